@@ -1,0 +1,196 @@
+"""The ``lmcourse`` command line: a thin Click layer over the library.
+
+Exit codes: 0 all good; 1 the work ran and found failures (tests failed, a leak, a breach);
+2 bad usage or bad input (one sentence on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, console
+from .config import json_schemas
+from .course import COURSE_ENV, Course
+from .errors import LmcourseError
+
+FOUND_FAILURES = 1
+
+
+class LmcourseGroup(click.Group):
+    """Turns :class:`LmcourseError` into one sentence and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except LmcourseError as exc:
+            console.error(str(exc))
+            ctx.exit(exc.exit_code)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of tables.")
+
+
+def _course(ctx: click.Context) -> Course:
+    root = ctx.find_root().params.get("course")
+    return Course.load(Path(root)) if root else Course.find()
+
+
+@click.group(cls=LmcourseGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lmcourse")
+@click.option(
+    "--course",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=COURSE_ENV,
+    help=f"Course folder (holds course.yaml). Default: ${COURSE_ENV}, else the nearest above the current folder.",
+)
+def cli(course: Path | None) -> None:
+    """Run a 'language models from scratch' course: handouts, checks, grading, leaderboards.
+
+    \b
+    Instructors:  lmcourse handout build basics --out handouts
+                  lmcourse handout verify basics
+    Students:     lmcourse check            (inside a handout)
+                  lmcourse submit
+    """
+
+
+@cli.command()
+@json_option
+def schema(as_json: bool) -> None:
+    """Print the JSON Schema of course.yaml and unit.yaml."""
+    schemas = json_schemas()
+    if as_json:
+        console.emit_json(schemas)
+        return
+    for name, doc in schemas.items():
+        console.out.rule(name)
+        console.out.print_json(json.dumps(doc))
+
+
+@cli.group()
+def handout() -> None:
+    """Build student handouts from reference code, and prove them right."""
+
+
+@handout.command("build")
+@click.argument("units", nargs=-1)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("handouts"), show_default=True, help="Where the folder, zip and manifest of each unit go.")
+@click.option("--solutions", is_flag=True, help="Build the staff tree instead: reference verbatim plus hidden tests.")
+@json_option
+@click.pass_context
+def handout_build(ctx: click.Context, units: tuple[str, ...], out: Path, solutions: bool, as_json: bool) -> None:
+    """Build the handout of each UNIT (default: every enabled unit)."""
+    from .handout.build import build
+
+    results = [build(unit, out, solutions=solutions) for unit in _course(ctx).units(units)]
+    if as_json:
+        console.emit_json([r.as_json() for r in results])
+        return
+    for r in results:
+        console.out.print(f"[green]built[/] {r.unit}: {r.folder} ({r.files} files), {r.zip}, {r.manifest}")
+
+
+@handout.command("verify")
+@click.argument("units", nargs=-1)
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the builds it checks in this folder.")
+@click.option("-n", "--workers", default="auto", show_default=True, help="pytest-xdist workers per test run.")
+@json_option
+@click.pass_context
+def handout_verify(ctx: click.Context, units: tuple[str, ...], keep: Path | None, workers: str, as_json: bool) -> None:
+    """Prove each UNIT's handout: reference passes, stubs fail, nothing leaks."""
+    from .handout.verify import verify
+
+    results = [verify(unit, workers=workers, keep=keep) for unit in _course(ctx).units(units)]
+    if as_json:
+        console.emit_json([r.as_json() for r in results])
+    else:
+        _print_verifications(results)
+    if not all(r.ok for r in results):
+        ctx.exit(FOUND_FAILURES)
+
+
+def _print_verifications(results: list) -> None:
+    from rich.table import Table
+
+    table = Table(title="handout verify", title_justify="left")
+    for col in ("unit", "reference passes", "stubs fail", "leaks", "verdict"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.unit,
+            f"{r.reference_passed}/{r.reference_total}",
+            f"{r.stubs_failed}/{r.stubs_total}",
+            str(len(r.leaks)),
+            "[green]ok[/]" if r.ok else "[red]FAILED[/]",
+        )
+    console.out.print(table)
+    for r in results:
+        problems = (
+            [f"reference fails {f}" for f in r.reference_failures]
+            + [f"stub breach {b}" for b in r.stubs_breaches]
+            + [f"test maps to no problem of unit.yaml: {t}" for t in r.unmapped]
+            + [f"code problem with no test: {p}" for p in r.untested]
+            + [f"leak ({leak.kind}) in {leak.file}:{leak.line}: {leak.evidence}" for leak in r.leaks]
+        )
+        for line in problems[:40]:
+            console.out.print(f"  [red]{r.unit}[/] {line}", markup=True)
+        if len(problems) > 40:
+            console.out.print(f"  ... and {len(problems) - 40} more")
+
+
+@cli.command()
+@click.option("--problem", help="Run only this problem's tests.")
+@click.option("-n", "--workers", default="auto", show_default=True, help="pytest-xdist workers.")
+@json_option
+@click.pass_context
+def check(ctx: click.Context, problem: str | None, workers: str, as_json: bool) -> None:
+    """Run the public tests of this handout and report per problem."""
+    from .student.check import check as run_check
+
+    result = run_check(problem=problem, workers=workers)
+    if as_json:
+        console.emit_json(result.as_json())
+    else:
+        _print_check(result)
+    if not result.ok:
+        ctx.exit(FOUND_FAILURES)
+
+
+def _print_check(result) -> None:  # type: ignore[no-untyped-def]
+    console.out.print(console.problems_table(f"{result.info.title} — public tests", result.problems))
+    for e in result.collection_errors:
+        console.out.print(f"[red]could not collect[/] {e.nodeid}: {e.message}", markup=True)
+    console.out.print(f"public tests: {result.earned:g}/{result.possible:g} points")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the zip (default: ./submission.zip in the handout).")
+@click.option("--no-check", is_flag=True, help="Package without running the public tests first.")
+@json_option
+@click.pass_context
+def submit(ctx: click.Context, out: Path | None, no_check: bool, as_json: bool) -> None:
+    """Run the check, then package the files you own into a submission zip."""
+    from .student.submit import submit as run_submit
+
+    result = run_submit(out=out, run_check=not no_check)
+    if as_json:
+        console.emit_json(result.as_json())
+    else:
+        if result.check:
+            _print_check(result.check)
+        console.out.print(f"[green]wrote[/] {result.path} ({len(result.files)} files, {result.size:,} bytes)")
+        console.out.print("Upload that file to the course's submission page.")
+    if result.check and not result.check.ok:
+        ctx.exit(FOUND_FAILURES)
+
+
+def main() -> None:
+    cli(prog_name="lmcourse")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What students run inside a handout: ``lmcourse check`` and ``lmcourse submit``."""

@@ -1,0 +1,1 @@
+"""Perplexity leaderboards: trusted evaluation, storage and the web page (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates for handouts, stubs and reports, shipped as package data."""

@@ -1,0 +1,1 @@
+"""Hidden tests: they never leave the grader."""
