@@ -15,7 +15,7 @@ from rich.table import Table
 from .report import ProblemSummary
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one greppable line
 
 
 def emit_json(document: Any) -> None:

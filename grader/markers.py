@@ -67,24 +67,10 @@ class _Scope:
     header_end: int  # the line of the colon ending the signature
     end: int  # last body line, counting trailing comments: `# END SOLUTION` often is one
     in_function: bool  # nested inside some function
-
-    @property
-    def is_function(self) -> bool:
-        return not isinstance(self.node, ast.ClassDef)
+    is_function: bool  # a def, not a class
 
     def holds(self, line: int) -> bool:
         return self.header_end < line <= self.end
-
-
-@dataclass(frozen=True)
-class _Source:
-    lines: list[str]  # physical lines, line endings kept
-    scopes: list[_Scope]
-    pairs: list[tuple[_Marker, _Marker]]
-
-
-_Edit = tuple[int, int, list[str], Region]
-"""Replace lines ``first..last`` (1-based, inclusive) by new lines; blame the region."""
 
 
 def find_regions(source: str, path: str | Path, *, require_function: bool = True) -> list[Region]:
@@ -92,27 +78,24 @@ def find_regions(source: str, path: str | Path, *, require_function: bool = True
 
     Notebook cells pass ``require_function=False`` to allow regions outside functions.
     """
-    return _regions(_analyse(source, path), path, require_function)
+    return _analyse(source, path, require_function)[2]
 
 
 def strip_solutions(
     source: str, path: str | Path, render_stub: RenderStub, *, require_function: bool = True
 ) -> str:
     """Replace every region, marker lines included, by its stub indented like the markers."""
-    src = _analyse(source, path)
-    newline = _newline(src.lines)
-    edits = [
-        (r.begin, r.end, _indented(render_stub(r), r.indent, newline), r)
-        for r in _regions(src, path, require_function)
-    ]
-    return _apply(src.lines, edits, path)
+    lines, _, regions = _analyse(source, path, require_function)
+    newline = _newline(lines)
+    edits = [(r.begin, r.end, _indented(render_stub(r), r.indent, newline), r) for r in regions]
+    return _apply(lines, edits, path)
 
 
 def keep_solutions(source: str, path: str | Path, *, require_function: bool = True) -> str:
     """Drop only the marker lines, keeping the solutions (markers are still validated)."""
-    src = _analyse(source, path)
-    markers = {n for r in _regions(src, path, require_function) for n in (r.begin, r.end)}
-    return "".join(text for n, text in enumerate(src.lines, 1) if n not in markers)
+    lines, _, regions = _analyse(source, path, require_function)
+    markers = {n for r in regions for n in (r.begin, r.end)}
+    return "".join(text for n, text in enumerate(lines, 1) if n not in markers)
 
 
 def stub_functions(source: str, path: str | Path, render_stub: RenderStub) -> str:
@@ -121,34 +104,32 @@ def stub_functions(source: str, path: str | Path, render_stub: RenderStub) -> st
     Decorators, signature and docstring stay; the rest of the body becomes the stub, marker
     lines included. Each synthesized :class:`Region` spans the body, docstring included.
     """
-    src = _analyse(source, path)
-    regions = _regions(src, path, require_function=True)
-    newline = _newline(src.lines)
-    edits: list[_Edit] = []
-    for scope in (s for s in src.scopes if s.is_function and not s.in_function):
+    lines, scopes, regions = _analyse(source, path, require_function=True)
+    newline = _newline(lines)
+    edits = []
+    for scope in (s for s in scopes if s.is_function and not s.in_function):
         keep = _kept_prefix_end(scope, path)
         early = [r for r in regions if scope.holds(r.begin) and r.begin <= keep]
         if early:  # its BEGIN marker would survive, with nothing after it
             raise MarkerError(path, early[0].begin, f"solution region begins before the end of "
                               f"the docstring of `{scope.name}` (line {keep})")
         first_line = scope.node.body[0].lineno
-        indent = _leading_space(src.lines[first_line - 1])
+        indent = _leading_space(lines[first_line - 1])
         region = Region(first_line, scope.end, indent, scope.name)
         edits.append((keep + 1, scope.end, _indented(render_stub(region), indent, newline), region))
-    return _apply(src.lines, edits, path)
+    return _apply(lines, edits, path)
 
 
 def solution_lines(source: str, path: str | Path, *, require_function: bool = True) -> list[str]:
     """The lines inside regions, without markers or line endings: what must never leak."""
-    src = _analyse(source, path)
-    return [
-        src.lines[n - 1].rstrip("\r\n")
-        for r in _regions(src, path, require_function)
-        for n in range(r.begin + 1, r.end)
-    ]
+    lines, _, regions = _analyse(source, path, require_function)
+    return [lines[n - 1].rstrip("\r\n") for r in regions for n in range(r.begin + 1, r.end)]
 
 
-def _analyse(source: str, path: str | Path) -> _Source:
+def _analyse(
+    source: str, path: str | Path, require_function: bool
+) -> tuple[list[str], list[_Scope], list[Region]]:
+    """The physical lines (line endings kept), every def and class, and the checked regions."""
     try:
         tree = ast.parse(source, filename=str(path))
         # Parsing misses some errors, such as `return` outside a function; compiling does not.
@@ -160,7 +141,8 @@ def _analyse(source: str, path: str | Path) -> _Source:
     lines = io.StringIO(source).readlines()
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     scopes = _scopes(tree, lines, _logical_line_ends(tokens))
-    return _Source(lines, scopes, _pair(_markers(tokens, lines, path), path))
+    pairs = _pair(_markers(tokens, lines, path), path)
+    return lines, scopes, [_region(scopes, b, e, path, require_function) for b, e in pairs]
 
 
 def _markers(tokens: list[tokenize.TokenInfo], lines: list[str], path: str | Path) -> list[_Marker]:
@@ -214,14 +196,14 @@ def _pair(markers: list[_Marker], path: str | Path) -> list[tuple[_Marker, _Mark
     pairs, opened = [], None
     for marker in markers:
         if marker.kind == "BEGIN" and opened is not None:
-            problem = f"BEGIN SOLUTION inside the region opened on line {opened.line}; regions don't nest"
+            problem = f"BEGIN SOLUTION inside the region opened on line {opened.line} (no nesting)"
         elif marker.kind == "BEGIN":
             opened = marker
             continue
         elif opened is None:
             problem = "END SOLUTION without a matching BEGIN SOLUTION"
         elif marker.indent != opened.indent:
-            problem = f"END SOLUTION is indented differently from its BEGIN SOLUTION on line {opened.line}"
+            problem = f"END SOLUTION is indented differently from BEGIN SOLUTION on line {opened.line}"
         else:
             pairs.append((opened, marker))
             opened = None
@@ -255,9 +237,12 @@ def _scopes(tree: ast.Module, lines: list[str], header_ends: dict[int, int]) -> 
                 continue
             first = min([child.lineno] + [d.lineno for d in child.decorator_list])
             end = _body_end(lines, child)
-            scope = _Scope(prefix + child.name, child, first, header_ends[child.lineno], end, in_function)
+            is_function = not isinstance(child, ast.ClassDef)
+            header_end = header_ends[child.lineno]
+            name = prefix + child.name
+            scope = _Scope(name, child, first, header_end, end, in_function, is_function)
             scopes.append(scope)
-            visit(child, scope.name + ".", in_function or scope.is_function)
+            visit(child, name + ".", in_function or is_function)
 
     visit(tree, "", False)
     return scopes
@@ -277,10 +262,6 @@ def _body_end(lines: list[str], node: ast.stmt) -> int:
     return end
 
 
-def _regions(src: _Source, path: str | Path, require_function: bool) -> list[Region]:
-    return [_region(src.scopes, begin, end, path, require_function) for begin, end in src.pairs]
-
-
 def _region(
     scopes: list[_Scope], begin: _Marker, end: _Marker, path: str | Path, require_function: bool
 ) -> Region:
@@ -291,8 +272,8 @@ def _region(
     if inside is None and require_function:
         raise MarkerError(path, begin.line, _outside(scopes, begin.line, end.line))
     name = inside.name if inside else "<module>"
-    options = begin.options
-    return Region(begin.line, end.line, begin.indent, name, options.get("problem"), options.get("stub"))
+    problem, stub = begin.options.get("problem"), begin.options.get("stub")
+    return Region(begin.line, end.line, begin.indent, name, problem, stub)
 
 
 def _innermost(scopes: list[_Scope], line: int, functions_only: bool = True) -> _Scope | None:
@@ -339,8 +320,13 @@ def _kept_prefix_end(scope: _Scope, path: str | Path) -> int:
     return docstring_end
 
 
-def _apply(lines: list[str], edits: list[_Edit], path: str | Path) -> str:
-    """Splice the edits into ``lines``; if the result does not compile, blame an edit."""
+def _apply(
+    lines: list[str], edits: list[tuple[int, int, list[str], Region]], path: str | Path
+) -> str:
+    """Replace lines ``first..last`` (1-based, inclusive) of each edit by its new lines.
+
+    If the result does not compile, the error names the region of the edit at fault.
+    """
     out: list[str] = []
     starts: list[tuple[int, Region]] = []  # first output line of each edit
     cursor = 0

@@ -31,7 +31,7 @@ def raise_stub(region: Region) -> str:
 def run(code: str) -> dict:
     """Execute code as a fresh module and return its namespace."""
     namespace: dict = {"__name__": "handout"}
-    exec(compile(code, PATH, "exec"), namespace)
+    exec(compile(code, PATH, "exec"), namespace)  # noqa: S102 - the code is the test's own
     return namespace
 
 
@@ -347,7 +347,7 @@ def test_stub_functions_keeps_signatures_decorators_and_docstrings():
     with pytest.raises(NotImplementedError, match="helper"):
         namespace["helper"](1)
     with pytest.raises(NotImplementedError, match="Model.double"):
-        namespace["Model"].__new__(namespace["Model"]).double
+        _ = namespace["Model"].__new__(namespace["Model"]).double
     with pytest.raises(NotImplementedError, match="Model.Config.value"):
         namespace["Model"].Config().value()
 
@@ -355,6 +355,18 @@ def test_stub_functions_keeps_signatures_decorators_and_docstrings():
 def test_stub_functions_stubs_a_function_without_docstring_after_its_signature():
     code = "def f(\n    x,\n):\n    # comment\n    return x\n\n\nY = 1\n"
     assert stub_functions(code, PATH, lambda r: "pass") == "def f(\n    x,\n):\n    pass\n\n\nY = 1\n"
+
+
+def test_stub_functions_adds_a_stub_after_a_docstring_only_body():
+    code = 'class Base:\n    def forward(self):\n        """Subclasses override this."""\n'
+    result = stub_functions(code, PATH, lambda r: "raise NotImplementedError")
+    assert result == code + "        raise NotImplementedError\n"
+
+
+def test_form_feeds_do_not_shift_line_numbers():
+    code = "def f():\n    x = 1\x0c\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n"
+    assert [(r.begin, r.end) for r in find_regions(code, PATH)] == [(3, 5)]
+    assert stripped(code, lambda r: "return 0").endswith("    x = 1\x0c\n    return 0\n")
 
 
 def test_stub_functions_rejects_a_one_line_function():
@@ -487,7 +499,7 @@ def test_region_straddling_the_end_of_its_function():
     assert e.line == 4 and "straddles the end of function `A.first`" in e.problem
 
 
-def test_region_outside_function_is_checked_even_if_file_is_valid_python():
+def test_keep_solutions_also_requires_regions_in_functions():
     assert keep_solutions("# BEGIN SOLUTION\nX = 1\n# END SOLUTION\n", PATH, require_function=False) == "X = 1\n"
     with pytest.raises(MarkerError, match="module level"):
         keep_solutions("# BEGIN SOLUTION\nX = 1\n# END SOLUTION\n", PATH)

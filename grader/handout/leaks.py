@@ -2,9 +2,11 @@
 
 It reads content, not names alone. From the course sources (never from the handout, whose
 builder is what is under test) it collects *fingerprints*: the lines of solution regions, of
-hidden tests and of files the handout omits, minus every line that may legitimately ship
-(the rest of the reference, public tests, adapters outside regions, shipped units). Then every
-line of every handout file, and of every zip entry, is looked up.
+hidden tests and of files the handout omits, less any that also occur in code that ships on
+purpose (the reference outside regions, public tests, adapters outside regions, shipped units).
+Then every line of every handout file and zip entry is searched for a fingerprint anywhere in
+it, so a solution line pasted into a sentence of the README is caught too. The writeup is
+scanned, never trusted: quoting a solution there is a leak.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def fingerprints(unit: Unit) -> dict[str, str]:
             secret["solution"] |= solution
             public |= _meaningful(text.splitlines()) - solution
         elif path.suffix == ".ipynb":
-            _notebook(text, secret, public)
+            _notebook(text, secret)
         else:
             public |= _meaningful(text.splitlines())
     for rel, path in walk(unit.tests_dir):
@@ -71,16 +73,15 @@ def fingerprints(unit: Unit) -> dict[str, str]:
             solution = _meaningful(solution_lines(text, path)) if path.suffix == ".py" else set()
             secret["solution"] |= solution
             public |= _meaningful(text.splitlines()) - solution
-    for rel, path in walk(unit.writeup_dir):
-        text = path.read_text(encoding="utf-8", errors="replace")
+    for _, path in walk(unit.writeup_dir):
         if path.suffix == ".ipynb":
-            _notebook(text, secret, public)
-        else:
-            public |= _meaningful(text.splitlines())
+            _notebook(path.read_text(encoding="utf-8"), secret)
     for other in rules.ships:
         for _, path in walk(unit.course.root / "reference" / other):
             public |= _meaningful(path.read_text(encoding="utf-8", errors="replace").splitlines())
-    return {line: kind for kind, lines in secret.items() for line in lines - public}
+    prints = {line: kind for kind, lines in secret.items() for line in lines}
+    shipped_on_purpose = Matcher(prints).found_in(public)
+    return {line: kind for line, kind in prints.items() if line not in shipped_on_purpose}
 
 
 def _stubbed_lines(text: str, path: Path) -> list[str]:
@@ -89,27 +90,50 @@ def _stubbed_lines(text: str, path: Path) -> list[str]:
     return [line for line in text.splitlines() if line not in kept]
 
 
-def _notebook(text: str, secret: dict[str, set[str]], public: set[str]) -> None:
-    nb = nbformat.reads(text, as_version=4)
-    for cell in nb.cells:
+def _notebook(text: str, secret: dict[str, set[str]]) -> None:
+    for cell in nbformat.reads(text, as_version=4).cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
         lines = _meaningful(cell.source.splitlines())
         if HIDDEN_TAG in tags:
             secret["hidden test"] |= lines
         elif SOLUTION_TAG in tags:
             secret["solution"] |= lines
-        else:
-            public |= lines
+
+
+class Matcher:
+    """Finds fingerprints anywhere inside a line, indexed by their first ``MIN_CHARS`` characters.
+
+    Every fingerprint is at least that long, so sliding a window of that width over a line and
+    looking each window up touches only real candidates: linear in the text, whatever the
+    number of fingerprints.
+    """
+
+    def __init__(self, prints: Iterable[str]) -> None:
+        self.index: dict[str, list[str]] = {}
+        for p in prints:
+            self.index.setdefault(p[:MIN_CHARS], []).append(p)
+
+    def find(self, line: str) -> list[str]:
+        return [
+            p
+            for i in range(len(line) - MIN_CHARS + 1)
+            for p in self.index.get(line[i : i + MIN_CHARS], ())
+            if line.startswith(p, i)
+        ]
+
+    def found_in(self, lines: Iterable[str]) -> set[str]:
+        return {p for line in lines for p in self.find(line)}
 
 
 def scan(handout: Path, prints: dict[str, str], *, zip_path: Path | None = None) -> list[Leak]:
-    """Every handout line (folder and zip) that matches a fingerprint."""
-    leaks = [leak for rel, data in _folder_files(handout) for leak in _scan_text(rel, data, prints)]
+    """Every handout line (folder and zip) that contains a fingerprint."""
+    matcher = Matcher(prints)
+    leaks = [leak for rel, data in _folder_files(handout) for leak in _scan_text(rel, data, prints, matcher)]
     if zip_path is not None:
         with zipfile.ZipFile(zip_path) as zf:
             for entry in zf.infolist():
                 if not entry.is_dir():
-                    leaks += _scan_text(f"{zip_path.name}:{entry.filename}", zf.read(entry), prints)
+                    leaks += _scan_text(f"{zip_path.name}:{entry.filename}", zf.read(entry), prints, matcher)
     return leaks
 
 
@@ -118,15 +142,15 @@ def _folder_files(root: Path) -> Iterator[tuple[str, bytes]]:
         yield str(rel), path.read_bytes()
 
 
-def _scan_text(name: str, data: bytes, prints: dict[str, str]) -> list[Leak]:
+def _scan_text(name: str, data: bytes, prints: dict[str, str], matcher: Matcher) -> list[Leak]:
     text = data.decode("utf-8", errors="replace")
     if name.endswith(".ipynb"):  # look at cell sources, not JSON-escaped strings
         try:
             text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
         except Exception:
             pass
-    return [
-        Leak(name, number, prints[line], line[:80])
-        for number, raw in enumerate(text.splitlines(), start=1)
-        if (line := normalize(raw)) in prints
-    ]
+    leaks = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if found := matcher.find(normalize(raw)):
+            leaks.append(Leak(name, number, prints[found[0]], found[0][:80]))
+    return leaks

@@ -1,0 +1,68 @@
+"""What students install never contains solutions: build the wheel and sdist and look inside."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lmcourse.grader.course import Course
+from lmcourse.grader.handout.leaks import Matcher, fingerprints, normalize
+
+from .helpers import MINICOURSE, REPO
+
+pytestmark = pytest.mark.slow
+
+IGNORED = shutil.ignore_patterns(".venv", ".git", "out", "handouts", "build", "dist", "*.egg-info", "__pycache__", "data")
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
+    """{"wheel": {name: bytes}, "sdist": {...}} built from a copy of the whole repository."""
+    tmp = tmp_path_factory.mktemp("dist")
+    src = tmp / "src"
+    shutil.copytree(REPO, src, ignore=IGNORED)
+    out = tmp / "out"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist", "--outdir", str(out), str(src)],
+        check=True, capture_output=True, timeout=300,
+    )
+    [wheel] = out.glob("*.whl")
+    [sdist] = out.glob("*.tar.gz")
+    with zipfile.ZipFile(wheel) as zf:
+        wheel_files = {n: zf.read(n) for n in zf.namelist()}
+    with tarfile.open(sdist) as tf:
+        sdist_files = {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    return {"wheel": wheel_files, "sdist": sdist_files}
+
+
+def test_wheel_has_the_toolkit_under_the_lmcourse_namespace(dists: dict[str, dict[str, bytes]]) -> None:
+    names = set(dists["wheel"])
+    assert "lmcourse/grader/cli.py" in names
+    assert "lmcourse/grader/plugin.py" in names
+    assert "lmcourse/templates/handout/README.md.j2" in names
+    assert "lmcourse/templates/stubs/raise.j2" in names
+    tops = {n.split("/")[0] for n in names}
+    assert tops <= {"lmcourse", "lmcourse-0.1.0.dist-info"}, tops  # no generic top-level names
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_no_reference_assignments_or_tests(dists: dict[str, dict[str, bytes]], kind: str) -> None:
+    for name in dists[kind]:
+        parts = name.split("/")
+        assert not {"reference", "assignments", "tests", "hidden", "minicourse"} & set(parts), name
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_no_solution_text(dists: dict[str, dict[str, bytes]], kind: str) -> None:
+    prints = fingerprints(Course.load(MINICOURSE).unit("toy"))
+    assert len(prints) > 30  # the scan has something to find
+    matcher = Matcher(prints)
+    for name, data in dists[kind].items():
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            assert not matcher.find(normalize(line)), f"solution text in {name}: {line.strip()}"
