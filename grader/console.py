@@ -14,7 +14,8 @@ from rich.table import Table
 
 from .report import ProblemSummary
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped output (CI logs, make demo) gets room for the failure column instead of rich's 80.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one greppable line
 
 
