@@ -1,0 +1,92 @@
+"""The interface every sandbox backend implements, and nothing more.
+
+The grader runs untrusted code only through :meth:`Sandbox.start`. A backend must enforce every
+field of :class:`SandboxSpec`: no network, a non-root user, the mounts exactly as given (read-only
+unless ``writable``), a private writable ``/tmp`` of ``disk_mb``, memory (swap included), process
+count, CPU share, a wall clock after which the whole process tree is killed, and a cap on
+captured output.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path  # on the host
+    target: str  # absolute path inside the sandbox
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    argv: list[str]
+    mounts: list[Mount] = field(default_factory=list)
+    workdir: str = "/tmp"
+    env: dict[str, str] = field(default_factory=dict)
+    memory_mb: int = 1024
+    pids: int = 64
+    cpus: float = 1.0
+    disk_mb: int = 256  # size of the private /tmp
+    output_kb: int = 1024  # stdout+stderr kept; the rest is dropped, the process is not stopped
+    wall_clock_s: float = 600.0
+    gpu: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    exit_code: int | None  # None when killed by the wall clock
+    output: str  # stdout and stderr interleaved, at most output_kb, decoded with replacement
+    output_truncated: bool
+    timed_out: bool
+    oom_killed: bool
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class PythonRuntime:
+    """How to run the grader's own Python, with its installed packages, inside a sandbox."""
+
+    argv: list[str]  # e.g. ["/usr/bin/python3"]; callers append "-I", a script and its arguments
+    mounts: list[Mount]  # read-only mounts that make it work (interpreter, site-packages)
+    env: dict[str, str]  # e.g. LD_LIBRARY_PATH for a relocated interpreter
+    site_packages: list[str]  # paths (inside the sandbox) the script must put on sys.path itself,
+    # because ``python -I`` ignores PYTHONPATH
+
+
+class SandboxProcess(abc.ABC):
+    """A command running in a sandbox."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float | None = None) -> SandboxResult:
+        """Block until it exits (or ``timeout``, then kill it) and return its result."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """Kill every process of the sandbox now; idempotent."""
+
+    @abc.abstractmethod
+    def alive(self) -> bool: ...
+
+
+class Sandbox(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def unavailable(self) -> str | None:
+        """None if this backend can run here, else one sentence saying why not."""
+
+    @abc.abstractmethod
+    def python(self) -> PythonRuntime:
+        """The grader's interpreter as seen from inside this backend's sandboxes."""
+
+    @abc.abstractmethod
+    def start(self, spec: SandboxSpec) -> SandboxProcess:
+        """Start ``spec.argv`` in a fresh sandbox and return at once."""
+
+    def run(self, spec: SandboxSpec) -> SandboxResult:
+        """Start and wait, with the spec's wall clock."""
+        return self.start(spec).wait(spec.wall_clock_s)
