@@ -188,6 +188,32 @@ def submit(ctx: click.Context, out: Path | None, no_check: bool, as_json: bool) 
         ctx.exit(FOUND_FAILURES)
 
 
+@cli.command()
+@click.argument("submission", type=click.Path(exists=True, path_type=Path))
+@click.option("--unit", "unit_name", required=True, help="The unit to grade against.")
+@click.option("--sandbox", type=click.Choice(["docker", "local"]), default="docker", show_default=True, help="Where student code runs.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("graded"), show_default=True, help="Folder for results.json, junit.xml and summary.txt.")
+@click.option("-n", "--workers", default="2", show_default=True, help="Tests run in parallel (each with its own sandbox).")
+@click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), help="Submission time for the late policy (ISO 8601; default: on time).")
+@json_option
+@click.pass_context
+def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """Grade one SUBMISSION (zip, tar or folder) against the unit's hidden tests in a sandbox."""
+    from .grading.engine import grade_one
+
+    if submitted_at is not None and submitted_at.tzinfo is None:
+        raise LmcourseError("--submitted-at needs a UTC offset, e.g. 2027-01-20T23:59:00-08:00.")
+    unit = _course(ctx).unit(unit_name)
+    graded = grade_one(submission, unit, out, sandbox=sandbox, workers=workers, submitted=submitted_at)
+    if as_json:
+        console.emit_json(graded.results.model_dump(mode="json", exclude_none=True))
+    else:
+        console.out.print(graded.results.output or "", markup=False)
+        console.out.print(f"wrote {out / 'results.json'}")
+    if graded.scored.score < graded.scored.possible or graded.scored.anomalies:
+        ctx.exit(FOUND_FAILURES)
+
+
 def main() -> None:
     cli(prog_name="lmcourse")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -25,12 +25,18 @@ from .report import CollectionError, SessionReport, TestResult, first_line
 
 PROBLEM = "lmcourse_problem"
 WEIGHT = "lmcourse_weight"
+ORIGIN = "lmcourse_origin"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lmcourse")
     group.addoption("--lmcourse-report", metavar="PATH", help="Write per-test results as JSON to PATH.")
     group.addoption("--lmcourse-problem", metavar="NAME", help="Run only the tests of this problem.")
+    group.addoption(
+        "--lmcourse-carrier",
+        metavar="PATH",
+        help="Grader mode: carry student calls into a sandbox described by this JSON file.",
+    )
     parser.addini("lmcourse_adapters", "Import path of the adapter module.", default="tests.adapters")
 
 
@@ -85,10 +91,49 @@ class InProcessStudent:
         return producer(self.adapters, *args, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def _lmcourse_carrier(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One sandboxed worker per pytest process, restarted by the carrier after a crash."""
+    path = request.config.getoption("lmcourse_carrier")
+    if not path:
+        yield None
+        return
+    from .grading.carrier import Carrier, CarrierConfig
+
+    carrier = Carrier(CarrierConfig.model_validate_json(Path(path).read_text(encoding="utf-8")))
+    yield carrier
+    carrier.close()
+
+
 @pytest.fixture
-def student(request: pytest.FixtureRequest) -> InProcessStudent:
-    """The student's code, reached through the unit's adapters."""
+def student(request: pytest.FixtureRequest, _lmcourse_carrier: Any) -> Any:
+    """The student's code, reached through the unit's adapters: in-process at home, sandboxed on the grader."""
+    if _lmcourse_carrier is not None:
+        from .grading.carrier import SandboxStudent
+
+        return SandboxStudent(_lmcourse_carrier)
     return InProcessStudent(importlib.import_module(request.config.getini("lmcourse_adapters")))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Record where a failure came from, so hidden tests can show it without their expected values."""
+    report = yield
+    if call.excinfo is not None:
+        report.user_properties.append((ORIGIN, failure_origin(call.excinfo.value)))
+    return report
+
+
+def failure_origin(exc: BaseException) -> str:
+    """``student``: the student's code raised; ``sandbox``: timeout or crash; ``test``: an assertion."""
+    if any("raised by the student's code" in note for note in getattr(exc, "__notes__", ())):
+        return "student"
+    module = type(exc).__module__
+    if module.endswith("grading.carrier"):
+        return "student" if type(exc).__name__ == "SandboxCallError" else "sandbox"
+    if type(exc).__name__ == "Failed" and "Timeout" in str(exc):
+        return "sandbox"
+    return "test"
 
 
 class Recorder:
@@ -98,6 +143,14 @@ class Recorder:
         self.path = path
         self.tests: dict[str, TestResult] = {}
         self.collection_errors: list[CollectionError] = []
+        self.expected: set[str] = set()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.expected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.expected.update(ids)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -118,11 +171,13 @@ class Recorder:
                 result.outcome = outcome
                 if outcome != "passed":
                     result.message = _failure_message(report)
+                    result.origin = dict(report.user_properties).get(ORIGIN)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         report = SessionReport(
             tests=list(self.tests.values()),
             collection_errors=self.collection_errors,
+            expected=sorted(self.expected),
             exit_status=int(exitstatus),
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ class TestResult(BaseModel):
     outcome: str | None = Field(None, description="passed, failed, error or skipped")
     duration: float = 0.0
     message: str = ""
+    origin: str | None = Field(None, description="student, sandbox or test: who raised the failure")
 
 
 class CollectionError(BaseModel):
@@ -34,6 +35,7 @@ class CollectionError(BaseModel):
 class SessionReport(BaseModel):
     tests: list[TestResult] = Field(default_factory=list)
     collection_errors: list[CollectionError] = Field(default_factory=list)
+    expected: list[str] = Field(default_factory=list, description="Every test id collected, reported or not.")
     exit_status: int = 0
 
 

@@ -1,0 +1,190 @@
+"""The trusted side of a sandboxed call: the ``student`` fixture the grader swaps in.
+
+A :class:`Carrier` owns one worker process in a sandbox, talks to it over a Unix socket in a
+folder mounted read-only into the sandbox, and turns every failure into an exception the test
+reports: the student's own exception (rebuilt as the nearest built-in type, so
+``pytest.raises(ValueError)`` means the same at home and on the grader), a timeout, or a crash.
+A dead or hung worker is killed and a fresh one starts at the next call, so one bad test never
+takes the rest down. Values come back as plain data only (:mod:`.worker.wire`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from ..config import Limits
+from ..sandbox.base import Mount, SandboxProcess, SandboxSpec
+from .worker import wire
+
+WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+BOOT_DIR, CODE_DIR, CHANNEL_DIR = "/lmcourse/boot", "/lmcourse/code", "/lmcourse/channel"
+BOOTSTRAP = "import runpy, sys; sys.path.insert(0, %r); runpy.run_module('_lmcourse_worker', run_name='__main__', alter_sys=True)"
+
+
+class CarrierConfig(BaseModel):
+    """Everything the trusted pytest session needs to start workers; written by the engine."""
+
+    backend: str
+    code_dir: str  # host folder: the student's package, tests/adapters.py, tests/producers.py
+    fixtures_dir: str | None = None  # host folder mounted read-only at the same path
+    limits: Limits
+    call_timeout_s: float
+    startup_timeout_s: float = 60.0
+
+
+class SandboxCallError(Exception):
+    """The student's code raised an exception that is not a built-in type."""
+
+
+class SandboxTimeout(Exception):
+    """A call ran past its time limit; the worker was killed."""
+
+
+class SandboxCrash(Exception):
+    """The worker died during a call (exit, signal, memory limit)."""
+
+
+class Carrier:
+    def __init__(self, config: CarrierConfig) -> None:
+        from ..sandbox.registry import get_sandbox
+
+        self.config = config
+        self.sandbox = get_sandbox(config.backend)
+        self.process: SandboxProcess | None = None
+        self.conn: socket.socket | None = None
+        self.channel: Path | None = None
+        self.starts = 0
+
+    # ---- lifecycle ----
+
+    def _start(self) -> None:
+        self.channel = Path(tempfile.mkdtemp(prefix="lmcourse-channel-"))
+        self.channel.chmod(0o755)
+        boot = self.channel / "boot"
+        shutil.copytree(WORKER_PACKAGE, boot / "_lmcourse_worker", ignore=shutil.ignore_patterns("__pycache__"))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = self.channel / "worker.sock"
+        listener.bind(str(path))
+        path.chmod(0o777)  # the worker runs as an unprivileged user
+        listener.listen(1)
+        listener.settimeout(self.config.startup_timeout_s)
+        self.process = self.sandbox.start(self._spec())
+        self.starts += 1
+        try:
+            self.conn, _ = listener.accept()
+        except TimeoutError:
+            raise SandboxCrash(f"the worker did not start within {self.config.startup_timeout_s:g} s{self._tail()}") from None
+        finally:
+            listener.close()
+
+    def _spec(self) -> SandboxSpec:
+        runtime = self.sandbox.python()
+        limits = self.config.limits
+        site = [arg for path in runtime.site_packages for arg in ("--site", path)]
+        mounts = [
+            Mount(Path(self.config.code_dir), CODE_DIR),
+            Mount(self.channel / "boot", BOOT_DIR),  # type: ignore[operator]
+            Mount(self.channel, CHANNEL_DIR),  # type: ignore[arg-type]
+            *runtime.mounts,
+        ]
+        if self.config.fixtures_dir:
+            mounts.append(Mount(Path(self.config.fixtures_dir), self.config.fixtures_dir))
+        env = {**runtime.env, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": str(max(1, int(limits.cpus)))}
+        return SandboxSpec(
+            argv=[*runtime.argv, "-I", "-c", BOOTSTRAP % BOOT_DIR, "--socket", f"{CHANNEL_DIR}/worker.sock", "--code", CODE_DIR, *site],
+            mounts=mounts,
+            workdir="/tmp",
+            env=env,
+            memory_mb=limits.memory_mb,
+            pids=limits.pids,
+            cpus=limits.cpus,
+            disk_mb=limits.disk_mb,
+            output_kb=limits.output_kb,
+            wall_clock_s=limits.total_timeout_s,
+            gpu=limits.gpu,
+        )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+        if self.channel is not None:
+            shutil.rmtree(self.channel, ignore_errors=True)
+            self.channel = None
+
+    def _tail(self) -> str:
+        if self.process is None:
+            return ""
+        self.process.kill()
+        result = self.process.wait(10)
+        reason = "killed by the memory limit" if result.oom_killed else f"exit status {result.exit_code}"
+        lines = [ln for ln in result.output.strip().splitlines() if ln.strip()][-3:]
+        return f" ({reason}){': ' + ' | '.join(lines) if lines else ''}"
+
+    # ---- calls ----
+
+    def call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None = None) -> Any:
+        if self.conn is None:
+            self._start()
+        assert self.conn is not None
+        blobs: list[bytes] = []
+        header = {"op": "call", "target": target, "args": wire.encode(list(args), blobs), "kwargs": wire.encode(kwargs, blobs)}
+        started = time.monotonic()
+        limit = timeout or self.config.call_timeout_s
+        try:
+            wire.send(self.conn, header, blobs)
+            self.conn.settimeout(limit)
+            reply, reply_blobs = wire.receive(self.conn)
+        except TimeoutError:
+            self.close()
+            raise SandboxTimeout(f"student code ran past the {limit:g} s limit of one call and was stopped") from None
+        except (EOFError, ConnectionError, wire.WireError) as exc:
+            detail = self._tail()
+            self.close()
+            raise SandboxCrash(f"the student's process died during the call after {time.monotonic() - started:.1f} s{detail}") from exc
+        if reply.get("ok"):
+            return wire.decode(reply.get("value"), reply_blobs)
+        raise rebuild(reply.get("error") or {})
+
+
+def rebuild(error: dict[str, Any]) -> BaseException:
+    """The student's exception as a built-in type where one has that name, else SandboxCallError."""
+    name, message = str(error.get("type", "Exception")), str(error.get("message", ""))
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+        try:
+            exc = cls(message)
+        except Exception:
+            exc = SandboxCallError(f"{name}: {message}")
+    else:
+        exc = SandboxCallError(f"{name}: {message}")
+    exc.add_note("raised by the student's code in the sandbox")
+    return exc
+
+
+class SandboxStudent:
+    """The grader's ``student`` fixture: the same two calls as at home, carried into the sandbox."""
+
+    def __init__(self, carrier: Carrier) -> None:
+        self._carrier = carrier
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self._carrier.call({"adapter": name}, args, kwargs)
+
+    def run(self, producer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        target = {"producer": [producer.__module__, producer.__qualname__]}
+        return self._carrier.call(target, args, kwargs)

@@ -1,0 +1,93 @@
+"""The five steps for one submission, and the files they leave behind.
+
+``grade_one`` writes into ``out``: ``results.json`` (Gradescope's format), ``junit.xml``,
+``summary.txt`` and ``session.log`` (the trusted pytest output, for staff only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..course import Unit
+from ..errors import LmcourseError
+from ..runner import run_pytest
+from .carrier import CarrierConfig
+from .collect import collect
+from .compose import compose
+from .intake import IntakeLimits, intake
+from .results import Results
+from .score import Scored, score, to_gradescope
+
+#: Starting a worker (importing torch) is charged to the first test of each process.
+STARTUP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Graded:
+    scored: Scored
+    results: Results
+    out: Path
+
+
+def grade_one(
+    submission: Path,
+    unit: Unit,
+    out: Path,
+    *,
+    sandbox: str = "docker",
+    workers: int | str = 2,
+    submitted: dt.datetime | None = None,
+) -> Graded:
+    from ..sandbox.registry import get_sandbox
+
+    get_sandbox(sandbox)  # an unavailable backend is one sentence before any work
+    if unit.limits.gpu and not _has_gpu():
+        raise LmcourseError(f"unit '{unit.name}' needs a GPU and this machine has none.")
+    limits = unit.limits
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lmcourse-grade-"))
+    try:
+        max_bytes = limits.submission_mb * 2**20
+        intake(submission, work / "student", unit.student_files, IntakeLimits(max_total_bytes=max_bytes, max_file_bytes=max_bytes))
+        composed = compose(unit, work / "student", work)
+        config = CarrierConfig(
+            backend=sandbox,
+            code_dir=str(composed.code),
+            fixtures_dir=str(composed.fixtures),
+            limits=limits,
+            call_timeout_s=limits.test_timeout_s,
+            startup_timeout_s=STARTUP_S,
+        )
+        (work / "carrier.json").write_text(config.model_dump_json())
+        run = run_pytest(
+            composed.trusted,
+            composed.test_paths,
+            workers=workers,
+            timeout_s=limits.test_timeout_s + STARTUP_S,
+            extra=["--lmcourse-carrier", str(work / "carrier.json"), f"--junitxml={out / 'junit.xml'}"],
+            wall_clock_s=limits.total_timeout_s,
+            isolated=True,
+        )
+        (out / "session.log").write_text(run.output, encoding="utf-8")
+        collected = collect(run.report, timed_out=run.timed_out)
+        scored = score(unit, collected, submitted=submitted, execution_time=time.monotonic() - started)
+        results = to_gradescope(unit, scored)
+        (out / "results.json").write_text(results.to_json(), encoding="utf-8")
+        (out / "summary.txt").write_text(results.output or "", encoding="utf-8")
+        return Graded(scored, results, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -1,0 +1,79 @@
+"""The worker loop: connect to the grader's socket, then answer calls until it closes.
+
+Started inside the sandbox as ``python -I -c <bootstrap>`` with ``--socket``, ``--code`` (the
+folder holding the student's package and ``tests/``) and ``--site`` (site-packages to put on
+``sys.path``, which ``-I`` leaves out). A call names an adapter of ``tests.adapters`` or a
+producer (module under ``tests.``, function); the reply is the value as plain data, or the error
+the student's code raised, ``SystemExit`` included. Only a dead process ends a call early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import socket
+import sys
+import traceback
+from typing import Any
+
+from .wire import decode, encode, receive, send
+
+ADAPTERS = "tests.adapters"
+TRACEBACK_CHARS = 4000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lmcourse-worker")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--code", required=True)
+    parser.add_argument("--site", action="append", default=[])
+    args = parser.parse_args(argv)
+    sys.path[:0] = [args.code, *args.site]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(args.socket)
+    while True:
+        try:
+            header, blobs = receive(sock)
+        except EOFError:
+            return 0
+        reply_blobs: list[bytes] = []
+        send(sock, answer(header, blobs, reply_blobs), reply_blobs)
+
+
+def answer(header: dict[str, Any], blobs: list[bytes], out: list[bytes]) -> dict[str, Any]:
+    """Run one request; never raises (a reply always goes back)."""
+    if header.get("op") == "ping":
+        return {"ok": True}
+    try:
+        function = resolve(header["target"])
+        call_args = decode(header["args"], blobs)
+        kwargs = decode(header["kwargs"], blobs)
+        value = function(*call_args, **kwargs)
+        return {"ok": True, "value": encode(value, out)}
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's errors too
+        out.clear()
+        return {"ok": False, "error": describe(exc)}
+
+
+def resolve(target: dict[str, Any]) -> Any:
+    if "adapter" in target:
+        return getattr(importlib.import_module(ADAPTERS), target["adapter"])
+    module, name = target["producer"]
+    if not module.startswith("tests."):
+        raise ValueError(f"producers live under tests., not in {module}")
+    producer = getattr(importlib.import_module(module), name)
+    adapters = importlib.import_module(ADAPTERS)
+    return lambda *a, **k: producer(adapters, *a, **k)
+
+
+def describe(exc: BaseException) -> dict[str, str]:
+    text = "".join(traceback.format_exception(exc))
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:1000],
+        "traceback": text[-TRACEBACK_CHARS:],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
