@@ -13,9 +13,15 @@ DEMO_COURSE ?= tests/minicourse
 DEMO_OUT    ?= out/demo
 JOBS   ?= 2
 
-.PHONY: setup demo test clean
+.PHONY: setup services demo test clean
 
 setup: $(STAMP)
+
+# The sandboxes the grader runs student code in: bubblewrap, Docker Engine and the offline
+# grading image. Needs root (apt-get, dockerd); without it the sandbox tests say why they skip.
+services: setup
+	@if [ "$$(id -u)" -eq 0 ]; then PYTHON=$(BIN)/python bash scripts/install-sandboxes.sh; \
+	else echo "not root: skipping sandbox installation (scripts/install-sandboxes.sh needs root)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +30,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[units,dev]'
 	touch $@
 
-demo: setup
+demo: services
 	@echo "== 1. build the handout (student folder, zip, manifest) and the staff tree"
 	$(LMC) --course $(DEMO_COURSE) handout build --out $(DEMO_OUT)
 	$(LMC) --course $(DEMO_COURSE) handout build --solutions --out $(DEMO_OUT)
@@ -38,7 +44,7 @@ demo: setup
 	cd $(DEMO_OUT)/toy-solution && ../../../$(LMC) submit --no-check --out ../toy-submission.zip
 
 # pytest exits 5 when it collects nothing: that says nothing about the code, so it is not a failure.
-test: setup
+test: services
 	$(BIN)/python -m pytest -n $(JOBS) tests || { s=$$?; [ $$s -eq 5 ] && echo "warning: no tests collected"; [ $$s -eq 5 ]; }
 
 clean:

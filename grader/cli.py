@@ -214,6 +214,30 @@ def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, ou
         ctx.exit(FOUND_FAILURES)
 
 
+@cli.group()
+def image() -> None:
+    """Build the Docker images grading runs in (offline: no registry needed for the CPU image)."""
+
+
+@image.command("build")
+@click.option("--kind", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="cpu: from the offline base image; cuda: for GPU hosts (needs a registry).")
+@json_option
+def image_build(kind: str, as_json: bool) -> None:
+    """Build lmcourse-grader:KIND from templates/docker/Dockerfile.KIND."""
+    from .sandbox.image import build_image
+
+    try:
+        tag = build_image(kind)  # type: ignore[arg-type]
+    except Exception as exc:  # the docker SDK raises its own types for a missing daemon
+        if isinstance(exc, LmcourseError):
+            raise
+        raise LmcourseError(f"could not build the {kind} image: {exc}") from None
+    if as_json:
+        console.emit_json({"image": tag})
+    else:
+        console.out.print(f"[green]built[/] {tag}")
+
+
 def main() -> None:
     cli(prog_name="lmcourse")
 

@@ -64,13 +64,21 @@ def verify(unit: Unit, *, workers: int | str = "auto", keep: Path | None = None)
         out = keep or Path(tmp)
         timeout = unit.limits.test_timeout_s
         staff = build(unit, out, solutions=True)
-        ref = run_pytest(staff.folder, ["tests/public", "tests/hidden"], workers=workers, timeout_s=timeout).report
-        _check_reference(unit, ref, result)
+        paths = [p for p in ("tests/public", "tests/hidden") if (staff.folder / p).is_dir()]
+        run = run_pytest(staff.folder, paths, workers=workers, timeout_s=timeout)
+        _check_reference(unit, run.report, result)
+        if not run.report.tests and run.returncode not in (0, 5):
+            result.reference_failures.append(f"pytest could not run the tests: {_last_line(run.output)}")
         handout = build(unit, out)
         stubs = run_pytest(handout.folder, ["tests/public"], workers=workers, timeout_s=timeout).report
         _check_stubs(stubs, result)
         result.leaks = scan(handout.folder, fingerprints(unit), zip_path=handout.zip)
     return result
+
+
+def _last_line(output: str) -> str:
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def _check_reference(unit: Unit, report: SessionReport, result: Verification) -> None:
