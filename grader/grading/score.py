@@ -97,8 +97,8 @@ def to_gradescope(unit: Unit, scored: Scored) -> Results:
             cases.append(TestCase(
                 name=f"{problem.name}: {test.nodeid.split('::')[-1]}" + (" (hidden)" if is_hidden(test) else ""),
                 number=f"{index}.{sub}",
-                score=round(earned, 4),
-                max_score=round(share, 4),
+                score=earned,
+                max_score=share,
                 status="passed" if test.outcome == "passed" else "failed",
                 output=visible_output(test),
                 tags=[problem.name, "hidden" if is_hidden(test) else "public"],
