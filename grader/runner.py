@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .procs import die_with_parent
 from .report import SessionReport
 
 PLUGIN = "lmcourse.grader.plugin"
@@ -76,7 +77,9 @@ def run_pytest(
 def _run_group(cmd: list[str], cwd: Path, env: dict[str, str], wall_clock_s: float | None) -> tuple[int | None, str]:
     """Run ``cmd`` in a new session; past ``wall_clock_s`` kill its whole process group."""
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+        )
         try:
             returncode: int | None = proc.wait(timeout=wall_clock_s)
         except subprocess.TimeoutExpired:
