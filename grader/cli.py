@@ -192,18 +192,30 @@ def submit(ctx: click.Context, out: Path | None, no_check: bool, as_json: bool) 
 @click.argument("submission", type=click.Path(exists=True, path_type=Path))
 @click.option("--unit", "unit_name", required=True, help="The unit to grade against.")
 @click.option("--sandbox", type=click.Choice(["docker", "local"]), default="docker", show_default=True, help="Where student code runs.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("graded"), show_default=True, help="Folder for results.json, junit.xml and summary.txt.")
-@click.option("-n", "--workers", default="2", show_default=True, help="Tests run in parallel (each with its own sandbox).")
-@click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), help="Submission time for the late policy (ISO 8601; default: on time).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("graded"), show_default=True, help="Results folder (a batch gets one subfolder per student, a journal, gradebook.csv and report.html).")
+@click.option("-n", "--workers", default="2", show_default=True, help="One submission: tests run in parallel, each with its own sandbox.")
+@click.option("-j", "--jobs", default=2, show_default=True, help="A batch: submissions graded in parallel.")
+@click.option("--regrade", multiple=True, metavar="STUDENT", help="A batch: grade these again even if already graded (repeatable).")
+@click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), help="One submission: its time, for the late policy (ISO 8601 with offset; default: on time).")
 @json_option
 @click.pass_context
-def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """Grade one SUBMISSION (zip, tar or folder) against the unit's hidden tests in a sandbox."""
+def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, jobs: int, regrade: tuple[str, ...], submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """Grade SUBMISSION against the unit's hidden tests in a sandbox.
+
+    SUBMISSION is one submission (zip, tar or folder) or a batch: a folder of them (named by
+    student) or a CSV with columns student, path[, submitted_at]. A batch keeps a journal in OUT:
+    run it again after an interruption and it grades only what was not recorded.
+    """
+    from .grading.batch import is_batch
+
+    unit = _course(ctx).unit(unit_name)
+    if is_batch(submission, unit):
+        _grade_batch(ctx, unit, submission, out, sandbox, jobs, list(regrade), as_json)
+        return
     from .grading.engine import grade_one
 
     if submitted_at is not None and submitted_at.tzinfo is None:
         raise LmcourseError("--submitted-at needs a UTC offset, e.g. 2027-01-20T23:59:00-08:00.")
-    unit = _course(ctx).unit(unit_name)
     graded = grade_one(submission, unit, out, sandbox=sandbox, workers=workers, submitted=submitted_at)
     if as_json:
         console.emit_json(graded.results.model_dump(mode="json", exclude_none=True))
@@ -211,6 +223,33 @@ def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, ou
         console.out.print(graded.results.output or "", markup=False)
         console.out.print(f"wrote {out / 'results.json'}")
     if graded.scored.score < graded.scored.possible or graded.scored.anomalies:
+        ctx.exit(FOUND_FAILURES)
+
+
+def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str, jobs: int, regrade: list[str], as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .grading.batch import grade_batch
+    from .grading.gradebook import write_gradebook, write_report
+
+    columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console.err, disable=as_json) as bar:
+        task = bar.add_task("", total=None)
+
+        def advance(row, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
+            bar.update(task, completed=done, total=total, description=f"{row.id}: {row.state}")
+
+        rows = grade_batch(unit, source, out, sandbox=sandbox, jobs=jobs, regrade=regrade, progress=advance)
+    write_gradebook(rows, out / "gradebook.csv")
+    report = write_report(unit, rows, out)
+    errors = [r for r in rows if r.state == "error"]
+    if as_json:
+        console.emit_json({"gradebook": str(out / "gradebook.csv"), "report": str(report), "submissions": [r.__dict__ for r in rows]})
+    else:
+        console.out.print(f"graded {len(rows) - len(errors)} of {len(rows)}; gradebook {out / 'gradebook.csv'}; report {report}")
+        for r in errors:
+            console.out.print(f"  [red]not graded[/] {r.id}: {r.error}", markup=True)
+    if errors:
         ctx.exit(FOUND_FAILURES)
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 import time
@@ -80,6 +81,8 @@ def grade_one(
         results = to_gradescope(unit, scored)
         (out / "results.json").write_text(results.to_json(), encoding="utf-8")
         (out / "summary.txt").write_text(results.output or "", encoding="utf-8")
+        tests = [t.model_dump() for t in collected.tests]
+        (out / "tests.json").write_text(json.dumps(tests, indent=1), encoding="utf-8")
         return Graded(scored, results, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
