@@ -89,7 +89,7 @@ def test_cli_errors_exit_2_without_traceback(tmp_path: Path, monkeypatch: pytest
     empty = tmp_path / "empty"
     empty.mkdir()
     cases = [
-        (["grade", empty, "--unit", "toy", "--sandbox", "local"], "contains none of the expected files"),
+        (["grade", empty, "--unit", "toy", "--sandbox", "local"], "holds no submissions"),
         (["grade", empty, "--unit", "nope", "--sandbox", "local"], "unit 'nope' is not enabled"),
     ]
     for args, words in cases:
