@@ -25,6 +25,9 @@ from ..sandbox.base import Mount, SandboxProcess, SandboxSpec
 from .worker import wire
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+#: After this many calls in a row that killed or hung the worker, the rest fail at once: a
+#: submission that hangs on import must not cost every test its full time limit.
+GIVE_UP_AFTER = 3
 BOOT_DIR, CODE_DIR, CHANNEL_DIR = "/lmcourse/boot", "/lmcourse/code", "/lmcourse/channel"
 BOOTSTRAP = "import runpy, sys; sys.path.insert(0, %r); runpy.run_module('_lmcourse_worker', run_name='__main__', alter_sys=True)"
 
@@ -62,6 +65,7 @@ class Carrier:
         self.conn: socket.socket | None = None
         self.channel: Path | None = None
         self.starts = 0
+        self.broken_in_a_row = 0
 
     # ---- lifecycle ----
 
@@ -136,6 +140,20 @@ class Carrier:
     # ---- calls ----
 
     def call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None = None) -> Any:
+        if self.broken_in_a_row >= GIVE_UP_AFTER:
+            raise SandboxCrash(f"not run: the student's process died or hung on the last {GIVE_UP_AFTER} calls in a row")
+        try:
+            value = self._call(target, args, kwargs, timeout)
+        except (SandboxTimeout, SandboxCrash):
+            self.broken_in_a_row += 1
+            raise
+        except BaseException:  # the student's own exception: the worker is alive and well
+            self.broken_in_a_row = 0
+            raise
+        self.broken_in_a_row = 0
+        return value
+
+    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
         if self.conn is None:
             self._start()
         assert self.conn is not None

@@ -104,3 +104,16 @@ def test_gpu_unit_without_gpu(unit, solution: Path, tmp_path: Path) -> None:  # 
     gpu_unit = unit.__class__(unit.course, unit.config.model_copy(update={"limits": unit.config.limits.model_copy(update={"gpu": True})}), unit.dir)
     with pytest.raises(LmcourseError, match="needs a GPU"):
         grade_one(solution, gpu_unit, tmp_path / "out", sandbox="local")
+
+
+def test_a_submission_that_hangs_on_import_fails_fast(unit, solution: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After three hung calls in a row the rest fail at once instead of each waiting out its limit."""
+    adapters = solution / "tests/adapters.py"
+    adapters.write_text(adapters.read_text() + "\nimport time\ntime.sleep(3600)\n")
+    fast = unit.config.model_copy(update={"limits": unit.config.limits.model_copy(update={"test_timeout_s": 2})})
+    graded = grade_one(solution, unit.__class__(unit.course, fast, unit.dir), tmp_path / "out", sandbox="local", workers=1)
+    outputs = [t.output or "" for t in graded.results.tests if t.status == "failed"]
+    assert graded.scored.score == 0 and len(outputs) == 28
+    assert sum("ran past the 2 s limit" in o for o in outputs) == 3
+    assert sum("not run: the student's process died or hung" in o for o in outputs) == 25
+    assert graded.scored.execution_time < 30
