@@ -172,6 +172,11 @@ class Carrier:
             detail = self._tail()
             self.close()
             raise SandboxCrash(f"the student's process died during the call after {time.monotonic() - started:.1f} s{detail}") from exc
+        except BaseException:
+            # Interrupted mid-call (pytest-timeout, Ctrl-C): the reply may still arrive and would
+            # answer the next call, so this worker is done.
+            self.close()
+            raise
         if reply.get("ok"):
             return wire.decode(reply.get("value"), reply_blobs)
         raise rebuild(reply.get("error") or {})

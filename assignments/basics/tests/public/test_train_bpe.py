@@ -134,9 +134,13 @@ def test_missing_corpus_error_names_the_file(student: Any) -> None:
 
 @pytest.mark.problem("train_bpe")
 def test_training_is_fast(student: Any) -> None:
-    """The reference takes about 0.3 s. Recounting every pair before each merge takes ~10 s:
-    keep the pair counts up to date incrementally, touching only the words a merge changes."""
+    """The reference takes about 0.3 s; recounting every pair before each merge takes ~10 s.
+
+    Keep the pair counts up to date incrementally, touching only the words a merge changes. The
+    limit is generous (a busy grader is slower than your laptop); aim for well under 1.5 s, and
+    see benchmarks/bpe_train.py for the measured comparison with HF tokenizers.
+    """
     start = time.perf_counter()
     train_on_corpus(student)
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.5, f"training took {elapsed:.2f} s; the limit is 1.5 s"
+    assert elapsed < 5.0, f"training took {elapsed:.2f} s; the limit is 5 s (the reference takes ~0.3 s)"
