@@ -196,7 +196,7 @@ def submit(ctx: click.Context, out: Path | None, no_check: bool, as_json: bool) 
 @click.option("-n", "--workers", default="2", show_default=True, help="One submission: tests run in parallel, each with its own sandbox.")
 @click.option("-j", "--jobs", default=2, show_default=True, help="A batch: submissions graded in parallel.")
 @click.option("--regrade", multiple=True, metavar="STUDENT", help="A batch: grade these again even if already graded (repeatable).")
-@click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), help="One submission: its time, for the late policy (ISO 8601 with offset; default: on time).")
+@click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]), help="One submission: its time, for the late policy (ISO 8601 with offset; default: on time).")
 @json_option
 @click.pass_context
 def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, jobs: int, regrade: tuple[str, ...], submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -251,6 +251,34 @@ def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str
             console.out.print(f"  [red]not graded[/] {r.id}: {r.error}", markup=True)
     if errors:
         ctx.exit(FOUND_FAILURES)
+
+
+@cli.group()
+def gradescope() -> None:
+    """Export a unit's autograder for Gradescope."""
+
+
+@gradescope.command("export")
+@click.argument("unit_name", metavar="UNIT")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("gradescope"), show_default=True, help="Folder the zip goes to, as UNIT-gradescope.zip.")
+@click.option("--sandbox", type=click.Choice(["local", "docker"]), default="local", show_default=True, help="Where run_autograder runs student code; local (bubblewrap) is the one that works inside Gradescope's container.")
+@click.option("-n", "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Tests graded in parallel per submission, each worker in its own sandbox.")
+@click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A prebuilt lmcourse wheel to ship (default: built from this checkout, cached).")
+@json_option
+@click.pass_context
+def gradescope_export(ctx: click.Context, unit_name: str, out: Path, sandbox: str, workers: int, wheel: Path | None, as_json: bool) -> None:
+    """Write UNIT's Gradescope autograder zip: setup.sh, run_autograder, the toolkit wheel and the
+    unit's tests. It holds the hidden tests: upload it to Gradescope, never share it with students.
+    """
+    from .gradescope import export, summary
+
+    path = export(_course(ctx).unit(unit_name), out, sandbox=sandbox, workers=workers, wheel=wheel)
+    info = summary(path)
+    if as_json:
+        console.emit_json(info)
+        return
+    console.out.print(f"[green]wrote[/] {path} ({info['files']} files, {info['bytes']:,} bytes, sha256 {str(info['sha256'])[:16]})")
+    console.out.print("Upload it in Gradescope: Configure Autograder -> Zip file upload. See docs/gradescope.md for the settings it needs.")
 
 
 @cli.group()

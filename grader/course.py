@@ -58,8 +58,6 @@ class Course:
         if config.name != name:
             raise ConfigError(f"{folder / 'unit.yaml'}: field 'name' is '{config.name}' but the folder is '{name}'.")
         unit = Unit(self, config, folder)
-        if not unit.reference_dir.is_dir():
-            raise ConfigError(f"unit '{name}' has no reference package at {unit.reference_dir}.")
         for other in config.handout.ships:
             if other == name or not (self.root / "reference" / other).is_dir():
                 raise ConfigError(f"{folder / 'unit.yaml'}: field 'handout.ships' names '{other}', which has no reference package.")
@@ -92,6 +90,12 @@ class Unit:
     @property
     def reference_dir(self) -> Path:
         return self.course.root / "reference" / self.name
+
+    def require_reference(self) -> Path:
+        """The reference package; building a handout needs it, grading does not."""
+        if not self.reference_dir.is_dir():
+            raise ConfigError(f"unit '{self.name}' has no reference package at {self.reference_dir}.")
+        return self.reference_dir
 
     @property
     def tests_dir(self) -> Path:

@@ -15,6 +15,7 @@ import shutil
 import socket
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from ..sandbox.base import Mount, SandboxProcess, SandboxSpec
 from .worker import wire
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+MESSAGE_CHARS = 1000  # of a student's exception message, as the worker sends it
 #: After this many calls in a row that killed or hung the worker, the rest fail at once: a
 #: submission that hangs on import must not cost every test its full time limit.
 GIVE_UP_AFTER = 3
@@ -79,15 +81,25 @@ class Carrier:
         listener.bind(str(path))
         path.chmod(0o777)  # the worker runs as an unprivileged user
         listener.listen(1)
-        listener.settimeout(self.config.startup_timeout_s)
         self.process = self.sandbox.start(self._spec())
         self.starts += 1
         try:
-            self.conn, _ = listener.accept()
-        except TimeoutError:
-            raise SandboxCrash(f"the worker did not start within {self.config.startup_timeout_s:g} s{self._tail()}") from None
+            self.conn = self._accept(listener)
         finally:
             listener.close()
+
+    def _accept(self, listener: socket.socket) -> socket.socket:
+        """The worker's connection; fails as soon as the sandbox dies instead of at the start-up limit."""
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        listener.settimeout(0.2)
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+                return conn
+            except TimeoutError:
+                if self.process is not None and not self.process.alive():
+                    raise SandboxCrash(f"the sandbox exited before the worker connected{self._tail()}") from None
+        raise SandboxCrash(f"the worker did not start within {self.config.startup_timeout_s:g} s{self._tail()}")
 
     def _spec(self) -> SandboxSpec:
         runtime = self.sandbox.python()
@@ -161,14 +173,20 @@ class Carrier:
         header = {"op": "call", "target": target, "args": wire.encode(list(args), blobs), "kwargs": wire.encode(kwargs, blobs)}
         started = time.monotonic()
         limit = timeout or self.config.call_timeout_s
+        # A reply never needs more than the worker's memory (it holds the whole frame to send it),
+        # and the deadline covers the whole reply: a hostile worker can make the grader neither
+        # hold a gigabyte it never had nor wait past the limit for bytes that trickle in.
+        max_frame = min(wire.MAX_FRAME, self.config.limits.memory_mb * 2**20)
         try:
             wire.send(self.conn, header, blobs)
             self.conn.settimeout(limit)
-            reply, reply_blobs = wire.receive(self.conn)
-        except TimeoutError:
+            reply, reply_blobs = wire.receive(self.conn, max_frame=max_frame, deadline=started + limit)
+        except TimeoutError as exc:
+            exc.__traceback__ = None  # its frames hold the bytes read so far; the test keeps the error
             self.close()
             raise SandboxTimeout(f"student code ran past the {limit:g} s limit of one call and was stopped") from None
         except (EOFError, ConnectionError, wire.WireError) as exc:
+            exc.__traceback__ = None  # as above: a bad frame must not stay in memory with the report
             detail = self._tail()
             self.close()
             raise SandboxCrash(f"the student's process died during the call after {time.monotonic() - started:.1f} s{detail}") from exc
@@ -178,13 +196,22 @@ class Carrier:
             self.close()
             raise
         if reply.get("ok"):
-            return wire.decode(reply.get("value"), reply_blobs)
+            try:
+                return wire.decode(reply.get("value"), reply_blobs)
+            except BaseException as exc:
+                # A value that does not decode fails its test; the blobs (up to a whole frame) must
+                # not stay alive in the frames of the traceback kept with the test's report.
+                reply_blobs.clear()
+                traceback.clear_frames(exc.__traceback__)
+                raise
         raise rebuild(reply.get("error") or {})
 
 
 def rebuild(error: dict[str, Any]) -> BaseException:
     """The student's exception as a built-in type where one has that name, else SandboxCallError."""
-    name, message = str(error.get("type", "Exception")), str(error.get("message", ""))
+    # The worker cuts messages to 1000 characters; a hostile one may not, and the message goes
+    # into every report (junit.xml, session.log): cut it here too.
+    name, message = str(error.get("type", "Exception"))[:200], str(error.get("message", ""))[:MESSAGE_CHARS]
     cls = getattr(builtins, name, None)
     if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
         try:

@@ -77,7 +77,7 @@ def plan(unit: Unit, *, solutions: bool = False) -> list[HandoutFile]:
     transform = Transformer(rules.stub_template, problems, context, solutions)
     pkg = PurePosixPath(unit.package)
 
-    files = list(transform.folder(unit.reference_dir, pkg, omit=rules.omit, stub=rules.stub))
+    files = list(transform.folder(unit.require_reference(), pkg, omit=rules.omit, stub=rules.stub))
     for other in rules.ships:
         # Shipped un-stripped means whole: its reference-only helpers go too, since its code uses them.
         shipped = unit.course.unit(other, enabled_only=False)

@@ -275,13 +275,19 @@ class LocalSandbox(Sandbox):
         missing = [t for t in tools if not shutil.which(t, path=SYSTEM_PATH)]
         if missing:
             return f"the local sandbox needs {', '.join(missing)} from util-linux/coreutils in /usr/bin"
+        # Probe what a real start does: a fresh /proc and /dev (a container may mask /proc), and
+        # as root the private mount namespace the mounts are staged in (needs CAP_SYS_ADMIN).
         probe = subprocess.run(
             [self._bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr",
-             *self._system_dirs(), "--", "/usr/bin/true"],
+             *self._system_dirs(), "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"],
             capture_output=True, text=True, env={}, check=False,
         )
         if probe.returncode != 0:
             return f"bubblewrap cannot create namespaces here: {probe.stderr.strip() or probe.returncode}"
+        if os.geteuid() == 0:
+            staged = subprocess.run(["unshare", "--mount", "/usr/bin/true"], capture_output=True, text=True, check=False)
+            if staged.returncode != 0:
+                return f"the local sandbox cannot make a private mount namespace here: {staged.stderr.strip() or staged.returncode}"
         return None
 
     def python(self) -> PythonRuntime:
