@@ -14,6 +14,7 @@ import json
 import math
 import socket
 import struct
+import time
 from pathlib import PurePath
 from typing import Any
 
@@ -34,11 +35,15 @@ def send(sock: socket.socket, header: dict[str, Any], blobs: list[bytes]) -> Non
     sock.sendall(HEADER.pack(len(body)) + body)
 
 
-def receive(sock: socket.socket, max_frame: int = MAX_FRAME) -> tuple[dict[str, Any], list[bytes]]:
-    (length,) = HEADER.unpack(_read_exactly(sock, HEADER.size))
+def receive(
+    sock: socket.socket, max_frame: int = MAX_FRAME, deadline: float | None = None
+) -> tuple[dict[str, Any], list[bytes]]:
+    """One frame. ``deadline`` (a ``time.monotonic()`` value) bounds the whole frame, not each
+    read: a peer that trickles bytes in cannot stretch it (``TimeoutError``)."""
+    (length,) = HEADER.unpack(_read_exactly(sock, HEADER.size, deadline))
     if length > max_frame:
         raise WireError(f"frame of {length} bytes exceeds the {max_frame}-byte limit")
-    body = _read_exactly(sock, length)
+    body = _read_exactly(sock, length, deadline)
     newline = body.find(b"\n")
     if newline < 0:
         raise WireError("frame without a header line")
@@ -54,9 +59,14 @@ def receive(sock: socket.socket, max_frame: int = MAX_FRAME) -> tuple[dict[str, 
     return header, blobs
 
 
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
+def _read_exactly(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
     chunks, remaining = [], n
     while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the frame did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 1 << 20))
         if not chunk:
             raise EOFError("the other side closed the connection")
