@@ -23,6 +23,7 @@ PLUGIN = "lmcourse.grader.plugin"
 #: Plugins the session needs, loaded by name since autoload is off.
 NEEDED_PLUGINS = ("xdist.plugin", "xdist.looponfail", "pytest_timeout")
 OUTPUT_CHARS = 200_000
+GRACE_S = 10.0  # after the wall clock: time to write the report and close sandboxes
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def run_pytest(
     extra: list[str] | None = None,
     wall_clock_s: float | None = None,
     isolated: bool = False,
+    env: dict[str, str] | None = None,
 ) -> SessionRun:
     """Run pytest on ``paths`` with ``root`` as the working directory and rootdir.
 
@@ -65,8 +67,8 @@ def run_pytest(
         if timeout_s:
             cmd += [f"--timeout={timeout_s:g}"]
         cmd += extra or []
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        returncode, output = _run_group(cmd, root, env, wall_clock_s)
+        full_env = {**os.environ, **(env or {}), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        returncode, output = _run_group(cmd, root, full_env, wall_clock_s)
         if report_path.is_file():
             report = SessionReport.model_validate_json(report_path.read_text(encoding="utf-8"))
         else:  # pytest died before the session finished (usage error, crash, wall clock)
@@ -84,6 +86,13 @@ def _run_group(cmd: list[str], cwd: Path, env: dict[str, str], wall_clock_s: flo
             returncode: int | None = proc.wait(timeout=wall_clock_s)
         except subprocess.TimeoutExpired:
             returncode = None
+            # Interrupt first, so pytest writes its report (every test that did not run shows as
+            # such) and fixtures close their sandboxes; then kill whatever is left.
+            _signal_group(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
         finally:
             _kill_group(proc.pid)  # stragglers too (xdist workers, their children)
             proc.wait()
@@ -94,7 +103,11 @@ def _run_group(cmd: list[str], cwd: Path, env: dict[str, str], wall_clock_s: flo
 
 
 def _kill_group(pgid: int) -> None:
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
         pass

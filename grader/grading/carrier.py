@@ -11,6 +11,7 @@ takes the rest down. Values come back as plain data only (:mod:`.worker.wire`).
 from __future__ import annotations
 
 import builtins
+import json
 import shutil
 import socket
 import tempfile
@@ -27,8 +28,10 @@ from .worker import wire
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
 MESSAGE_CHARS = 1000  # of a student's exception message, as the worker sends it
-#: After this many calls in a row that killed or hung the worker, the rest fail at once: a
-#: submission that hangs on import must not cost every test its full time limit.
+#: A fresh worker that dies or hangs on its first call this many times in a row is broken at
+#: import: every later call fails at once, so a submission that hangs on import costs seconds,
+#: not every test's full limit. A call that kills or hangs a worker that had answered before is
+#: that call's problem: only that target (adapter or producer) is given up after as many.
 GIVE_UP_AFTER = 3
 BOOT_DIR, CODE_DIR, CHANNEL_DIR = "/lmcourse/boot", "/lmcourse/code", "/lmcourse/channel"
 BOOTSTRAP = "import runpy, sys; sys.path.insert(0, %r); runpy.run_module('_lmcourse_worker', run_name='__main__', alter_sys=True)"
@@ -67,7 +70,9 @@ class Carrier:
         self.conn: socket.socket | None = None
         self.channel: Path | None = None
         self.starts = 0
-        self.broken_in_a_row = 0
+        self.answered = 0  # calls the current worker answered
+        self.dead_on_arrival = 0  # fresh workers in a row that never answered
+        self.target_failures: dict[str, int] = {}  # consecutive dead/hung calls per target
 
     # ---- lifecycle ----
 
@@ -83,6 +88,7 @@ class Carrier:
         listener.listen(1)
         self.process = self.sandbox.start(self._spec())
         self.starts += 1
+        self.answered = 0
         try:
             self.conn = self._accept(listener)
         finally:
@@ -152,18 +158,30 @@ class Carrier:
     # ---- calls ----
 
     def call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None = None) -> Any:
-        if self.broken_in_a_row >= GIVE_UP_AFTER:
-            raise SandboxCrash(f"not run: the student's process died or hung on the last {GIVE_UP_AFTER} calls in a row")
+        key = json.dumps(target, sort_keys=True)
+        if self.dead_on_arrival >= GIVE_UP_AFTER:
+            raise SandboxCrash(f"not run: the student's code died or hung before answering any call, {GIVE_UP_AFTER} times in a row")
+        if self.target_failures.get(key, 0) >= GIVE_UP_AFTER:
+            raise SandboxCrash(f"not run: this call died or hung the student's process {GIVE_UP_AFTER} times in a row")
+        fresh = self.conn is None or self.answered == 0
         try:
             value = self._call(target, args, kwargs, timeout)
         except (SandboxTimeout, SandboxCrash):
-            self.broken_in_a_row += 1
+            self.target_failures[key] = self.target_failures.get(key, 0) + 1
+            self.dead_on_arrival = self.dead_on_arrival + 1 if fresh else 0
+            self.answered = 0
             raise
-        except BaseException:  # the student's own exception: the worker is alive and well
-            self.broken_in_a_row = 0
-            raise
-        self.broken_in_a_row = 0
+        except BaseException:
+            if self.conn is not None:  # the student's own exception: the worker answered
+                self._answered(key)
+            raise  # else interrupted mid-call (pytest-timeout): the worker was dropped
+        self._answered(key)
         return value
+
+    def _answered(self, key: str) -> None:
+        self.answered += 1
+        self.dead_on_arrival = 0
+        self.target_failures.pop(key, None)
 
     def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
         if self.conn is None:

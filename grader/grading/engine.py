@@ -66,6 +66,8 @@ def grade_one(
             startup_timeout_s=STARTUP_S,
         )
         (work / "carrier.json").write_text(config.model_dump_json())
+        scratch = work / "tmp"
+        scratch.mkdir()
         run = run_pytest(
             composed.trusted,
             composed.test_paths,
@@ -74,6 +76,7 @@ def grade_one(
             extra=["--lmcourse-carrier", str(work / "carrier.json"), f"--junitxml={out / 'junit.xml'}"],
             wall_clock_s=limits.total_timeout_s,
             isolated=True,
+            env={"TMPDIR": str(scratch)},  # carriers' channels land in the work folder, removed below
         )
         (out / "session.log").write_text(run.output, encoding="utf-8")
         collected = collect(run.report, timed_out=run.timed_out)
@@ -85,6 +88,7 @@ def grade_one(
         (out / "tests.json").write_text(json.dumps(tests, indent=1), encoding="utf-8")
         return Graded(scored, results, out)
     finally:
+        get_sandbox(sandbox).cleanup(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

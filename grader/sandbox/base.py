@@ -87,6 +87,10 @@ class Sandbox(abc.ABC):
     def start(self, spec: SandboxSpec) -> SandboxProcess:
         """Start ``spec.argv`` in a fresh sandbox and return at once."""
 
+    def cleanup(self, under: Path) -> None:
+        """Remove what sandboxes left behind whose mounts lie under ``under`` (e.g. containers of
+        a run that was killed before it could close them). Nothing to do for most backends."""
+
     def run(self, spec: SandboxSpec) -> SandboxResult:
         """Start and wait, with the spec's wall clock."""
         return self.start(spec).wait(spec.wall_clock_s)

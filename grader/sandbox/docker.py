@@ -32,6 +32,7 @@ import math
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import LmcourseError
@@ -149,6 +150,14 @@ class DockerSandbox(Sandbox):
 
             self._client = docker.from_env(timeout=30)
         return self._client
+
+    def cleanup(self, under: Path) -> None:
+        """Remove this grader's containers that mount anything under ``under``, running or not."""
+        prefix = str(under.resolve())
+        for container in self._docker().containers.list(all=True, filters={"label": LABEL}):
+            sources = [m.get("Source", "") for m in container.attrs.get("Mounts", [])]
+            if any(src == prefix or src.startswith(prefix + "/") for src in sources):
+                container.remove(force=True)
 
     def unavailable(self) -> str | None:
         try:

@@ -115,5 +115,5 @@ def test_a_submission_that_hangs_on_import_fails_fast(unit, solution: Path, tmp_
     outputs = [t.output or "" for t in graded.results.tests if t.status == "failed"]
     assert graded.scored.score == 0 and len(outputs) == 28
     assert sum("ran past the 2 s limit" in o for o in outputs) == 3
-    assert sum("not run: the student's process died or hung" in o for o in outputs) == 25
+    assert sum("not run: the student's code died or hung before answering" in o for o in outputs) == 25
     assert graded.scored.execution_time < 30
