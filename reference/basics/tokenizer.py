@@ -199,13 +199,31 @@ class Tokenizer:
         earlier pre-token was decided by characters that are all in ``text`` already.
         """
         # BEGIN SOLUTION problem=tokenizer
-        end = self._partial_special_start(text)
+        end = self._outside_specials(text, self._partial_special_start(text))
         pieces = self._pieces(text[:end])
         settled = len(pieces)
         # Hold back up to two pre-tokens; a complete special token is a hard boundary.
         while settled > 0 and len(pieces) - settled < 2 and pieces[settled - 1] not in self._special_ids:
             settled -= 1
         return pieces[:settled], "".join(pieces[settled:]) + text[end:]
+        # END SOLUTION
+
+    def _outside_specials(self, text: str, end: int) -> int:
+        """``end``, or the start of the special token that ``end`` would cut in two.
+
+        With overlapping specials (``E`` and ``EE``) a whole ``EE`` may straddle ``end``; cutting
+        there would encode its first half as ``E``. Matches are taken left to right from the
+        start, as ``encode`` takes them, so both agree on where every special token lies.
+        """
+        # BEGIN SOLUTION problem=tokenizer
+        if self._special_pattern is None:
+            return end
+        for match in self._special_pattern.finditer(text):
+            if match.start() >= end:
+                break
+            if match.end() > end:
+                return match.start()
+        return end
         # END SOLUTION
 
     def _partial_special_start(self, text: str) -> int:

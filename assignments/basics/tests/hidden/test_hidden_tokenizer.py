@@ -293,6 +293,21 @@ def test_encode_iterable_boundaries_after_large_chunks(student: Any, which: str)
 
 
 @pytest.mark.problem("tokenizer")
+def test_encode_iterable_never_cuts_a_longer_special_in_two(student: Any) -> None:
+    """A whole "EE" straddles the point where a large buffer is flushed: cutting there would
+    encode its first half as "E". The stream must give what encoding the whole text gives."""
+    vocab, merges = gpt2()
+    e = "<|endoftext|>"
+    vocab = {**vocab, 99_999: (e + e).encode()}
+    filler = "Shall I compare thee to a summer's day? " * 1700  # one large chunk: the buffer flushes at its end
+    chunks = [filler + e + e + "<", "|endoftext|>", " and" + e + e + e]
+    result = student.run(producers.encode_iterable_and_whole, vocab, merges, [e, e + e], chunks)
+    expected = PlainEncoder(vocab, merges, [e, e + e]).encode("".join(chunks))
+    assert result["whole"] == expected
+    assert result["iterable"] == expected
+
+
+@pytest.mark.problem("tokenizer")
 def test_encode_iterable_over_a_file_with_a_trained_vocab(student: Any) -> None:
     vocab, merges = trained_scattered()
     result = student.run(producers.encode_file_iterable_and_whole, vocab, merges, TRAINED_SPECIALS, str(inputs.CORPUS))
