@@ -10,6 +10,7 @@ captured output.
 from __future__ import annotations
 
 import abc
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +61,23 @@ class PythonRuntime:
 class SandboxProcess(abc.ABC):
     """A command running in a sandbox."""
 
-    @abc.abstractmethod
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._result: SandboxResult | None = None
+
     def wait(self, timeout: float | None = None) -> SandboxResult:
-        """Block until it exits (or ``timeout``, then kill it) and return its result."""
+        """Block until it exits (or ``timeout``, then kill it) and return its result.
+
+        The first call decides the result; later calls (from any thread) return it again.
+        """
+        with self._lock:
+            if self._result is None:
+                self._result = self._wait(timeout)
+            return self._result
+
+    @abc.abstractmethod
+    def _wait(self, timeout: float | None) -> SandboxResult:
+        """Wait, kill past ``timeout``, collect: called once."""
 
     @abc.abstractmethod
     def kill(self) -> None:

@@ -63,14 +63,13 @@ def _socket_description() -> str:
 
 class DockerProcess(SandboxProcess):
     def __init__(self, container: Any, stream: Any, output_kb: int) -> None:
+        super().__init__()
         self._container = container
         self._stream = stream
         self._started = time.monotonic()
         self._output = OutputCollector(output_kb * 1024)
         self._reader = threading.Thread(target=self._read, name="lmcourse-docker-output", daemon=True)
         self._reader.start()
-        self._lock = threading.Lock()
-        self._result: SandboxResult | None = None
 
     def _read(self) -> None:
         try:
@@ -98,12 +97,6 @@ class DockerProcess(SandboxProcess):
             self._container.kill()
         except (docker.errors.NotFound, docker.errors.APIError):
             pass  # already stopped (409) or removed: killing is idempotent
-
-    def wait(self, timeout: float | None = None) -> SandboxResult:
-        with self._lock:
-            if self._result is None:
-                self._result = self._wait(timeout)
-            return self._result
 
     def _wait(self, timeout: float | None) -> SandboxResult:
         import docker

@@ -192,6 +192,7 @@ class CgroupV1:
 
 class LocalProcess(SandboxProcess):
     def __init__(self, popen: subprocess.Popen[bytes], cgroup: CgroupV1 | None, output_kb: int) -> None:
+        super().__init__()
         self._popen = popen
         self._cgroup = cgroup
         self._started = time.monotonic()
@@ -201,8 +202,6 @@ class LocalProcess(SandboxProcess):
             target=self._output.drain_fd, args=(popen.stdout,), name="lmcourse-sandbox-output", daemon=True
         )
         self._reader.start()
-        self._lock = threading.Lock()
-        self._result: SandboxResult | None = None
 
     def alive(self) -> bool:
         return self._popen.poll() is None
@@ -215,12 +214,6 @@ class LocalProcess(SandboxProcess):
                 pass
         if self._cgroup is not None:
             self._cgroup.kill_all()
-
-    def wait(self, timeout: float | None = None) -> SandboxResult:
-        with self._lock:
-            if self._result is None:
-                self._result = self._wait(timeout)
-            return self._result
 
     def _wait(self, timeout: float | None) -> SandboxResult:
         timed_out = False
