@@ -111,26 +111,6 @@ def learn_merges(
     # END SOLUTION
 
 
-def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
-    """``ids`` with every occurrence of ``pair`` replaced by ``new_id``, scanning left to right.
-
-    Occurrences never overlap: in ``a a a`` the pair ``(a, a)`` is replaced once, giving
-    ``aa a``, as GPT-2 does when it encodes.
-    """
-    # BEGIN SOLUTION problem=train_bpe
-    merged: list[int] = []
-    i = 0
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-            merged.append(new_id)
-            i += 2
-        else:
-            merged.append(ids[i])
-            i += 1
-    return merged
-    # END SOLUTION
-
-
 class _Greater:
     """Wraps a value so that heapq, a min-heap, pops the *greatest* value first."""
 
@@ -150,12 +130,15 @@ class PairStats:
 
     - ``counts[pair]``: how often ``pair`` occurs adjacently, over all words with their
       frequencies. Pairs that no longer occur are deleted, so memory stays bounded.
-    - ``where[pair]``: the ids of the words holding ``pair``. A merge visits only these words.
+    - ``where[pair]``: the ids of the words that hold ``pair``, or held it once. A merge visits
+      only these words; removing a word from a set when it loses a pair would cost more than
+      scanning it in vain later, so sets only ever grow (and are dropped with their pair).
     - ``heap``: entries ``(-count, _Greater((bytes_left, bytes_right)), pair)``. heapq pops the
       smallest entry, which is the largest count, and among equal counts the greatest pair of
-      byte strings: exactly the tie-break rule. Entries go stale when a count changes; instead
-      of searching the heap to update them, a fresh entry is pushed and stale ones are skipped
-      when popped (lazy invalidation).
+      byte strings: exactly the tie-break rule. Searching the heap to update an entry would
+      be slow, so entries are only added (lazy invalidation): a pair gets a fresh entry when
+      its count grows, so its best entry always holds at least its count. A popped entry above
+      the current count is pushed back at that count; one for a pair gone is dropped.
     """
 
     def __init__(self, words: list[list[int]], freqs: list[int], vocab: dict[int, bytes]) -> None:
@@ -175,32 +158,53 @@ class PairStats:
         """Remove and return the most frequent pair (ties: the greater one); None if none is left."""
         # BEGIN SOLUTION problem=train_bpe
         while self.heap:
-            negative_count, _, pair = heapq.heappop(self.heap)
-            if self.counts.get(pair) == -negative_count:  # else a stale entry: skip it
+            negative_count, key, pair = heapq.heappop(self.heap)
+            count = self.counts.get(pair)
+            if count == -negative_count:
                 return pair
+            # Counts that fell are not pushed (see merge): requeue the pair at its true count.
+            if count is not None and count < -negative_count:
+                heapq.heappush(self.heap, (-count, key, pair))
         return None
         # END SOLUTION
 
     def merge(self, pair: Pair, new_id: int) -> None:
         """Replace ``pair`` by ``new_id`` in every word holding it, and update the statistics.
 
-        Each changed word gives back the counts of all its old pairs and adds those of its new
-        pairs; ``change`` nets them out, so a pair is pushed to the heap at most once per merge.
+        Only the neighbours of each occurrence change: ``p a b n`` becomes ``p new n``, so
+        ``(p, a)``, ``(a, b)`` and ``(b, n)`` lose the word's frequency and ``(p, new)`` and
+        ``(new, n)`` gain it. ``change`` nets these out, so a pair is pushed at most once per merge.
         """
         # BEGIN SOLUTION problem=train_bpe
+        a, b = pair
+        where = self.where
         change: Counter[Pair] = Counter()
-        for w in self.where.pop(pair):
-            old = self.words[w]
-            new = self.words[w] = merge_pair(old, pair, new_id)
-            old_pairs, new_pairs = list(pairwise(old)), list(pairwise(new))
-            for gone in set(old_pairs).difference(new_pairs, [pair]):
-                self.where[gone].discard(w)
-            for added in new_pairs:
-                self.where[added].add(w)
-            for old_pair in old_pairs:
-                change[old_pair] -= self.freqs[w]
-            for new_pair in new_pairs:
-                change[new_pair] += self.freqs[w]
+        for w in where.pop(pair):
+            word, freq = self.words[w], self.freqs[w]
+            i = 0
+            while True:
+                try:
+                    i = word.index(a, i)  # a C-speed scan to the next candidate
+                except ValueError:
+                    break
+                if i + 1 < len(word) and word[i + 1] == b:
+                    change[pair] -= freq
+                    if i > 0:
+                        # After an earlier merge in this word the left neighbour may be new_id
+                        # itself: the pair it lost, (new_id, a), was counted when it was made.
+                        left = word[i - 1]
+                        change[left, a] -= freq
+                        change[left, new_id] += freq
+                        where[left, new_id].add(w)
+                    word[i : i + 2] = [new_id]
+                    if i + 1 < len(word):
+                        right = word[i + 1]
+                        change[b, right] -= freq
+                        change[new_id, right] += freq
+                        where[new_id, right].add(w)
+                # Resume after the new token: in ``a a a`` with a == b, the ``a a`` overlapping
+                # the merged one is skipped (occurrences never overlap, as when GPT-2 encodes).
+                i += 1
         for changed, delta in change.items():
             if delta:
                 self._add(changed, delta)
@@ -215,7 +219,8 @@ class PairStats:
         count = self.counts[pair] + delta
         if count > 0:
             self.counts[pair] = count
-            heapq.heappush(self.heap, self._entry(pair, count))
+            if delta > 0:  # a count that fell is corrected when its entry is popped
+                heapq.heappush(self.heap, self._entry(pair, count))
         else:
             del self.counts[pair]
             self.where.pop(pair, None)

@@ -2,8 +2,9 @@
 
 Encoding repeats what training did, on one pre-token at a time: start from its UTF-8 bytes and
 apply merges, always the adjacent pair that was merged *earliest* in training (lowest rank)
-first, until no adjacent pair is a merge. Text is full of repeated pre-tokens (" the", ","), so
-their ids are cached.
+first, until no adjacent pair is a merge. A pre-token that is itself a merged token skips this
+and encodes to that token, as tiktoken does (merging nearly always ends there too). Text is full
+of repeated pre-tokens (" the", ","), so their ids are cached.
 
 Decoding concatenates the bytes of the tokens and decodes them as UTF-8.
 """
@@ -11,7 +12,7 @@ Decoding concatenates the bytes of the tokens and decodes them as UTF-8.
 from __future__ import annotations
 
 import json
-import math
+import sys
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -28,7 +29,8 @@ STREAM_BUFFER = 2**16
 line would pay the per-call costs (regex calls, looking for the tail to hold back) per line."""
 
 _REPLACEMENT = "\ufffd".encode("utf-8")  # what an unknown id decodes to
-_NOT_A_MERGE = math.inf  # the rank of a pair that no merge joins: after every real rank
+_NOT_A_MERGE = sys.maxsize  # the rank of a pair that no merge joins: after every real rank
+# (an int, not math.inf: comparing int with int is faster than int with float)
 
 
 class Tokenizer:
@@ -64,12 +66,16 @@ class Tokenizer:
         # Merges as id pairs: (left id, right id) -> rank, and -> id of the merged token.
         self._ranks: dict[Pair, int] = {}
         self._merged_ids: dict[Pair, int] = {}
+        # Bytes -> id of every token that merging can produce, as in tiktoken: a pre-token that
+        # is one of them encodes to it without merging. Special tokens are left out.
+        self._whole_ids: dict[bytes, int] = {bytes([b]): i for b, i in enumerate(self._byte_ids)}
         for rank, (left, right) in enumerate(merges):
             if not {left, right, left + right} <= id_of.keys():
                 raise ValueError(f"Merge {rank} ({left!r}, {right!r}) uses a token missing from the vocabulary.")
             pair = (id_of[left], id_of[right])
             self._ranks[pair] = rank
             self._merged_ids[pair] = id_of[left + right]
+            self._whole_ids[left + right] = id_of[left + right]
 
         self._special_pattern = special_token_pattern(self.special_tokens)
         self._longest_special = max(map(len, self.special_tokens), default=0)
@@ -173,18 +179,30 @@ class Tokenizer:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()  # in place: callers hold a reference to this dict
             self._cache.update(self._special_ids)
-        rank_of, byte_ids = self._ranks.get, self._byte_ids  # local names: a hot loop
-        ids = [byte_ids[b] for b in pretoken.encode("utf-8")]
-        while len(ids) > 1:
+        data = pretoken.encode("utf-8")
+        whole_id = self._whole_ids.get(data)
+        if whole_id is not None:  # with a large vocabulary, most words of real text
+            ids = [whole_id]
+        else:
+            rank_of = self._ranks.get  # a local name: a hot loop
+            ids = [self._byte_ids[b] for b in data]
+            # ranks[i] is the rank of (ids[i], ids[i + 1]); kept in step with ids as they merge.
             ranks = [rank_of(pair, _NOT_A_MERGE) for pair in pairwise(ids)]
-            best = min(ranks)
-            if best == _NOT_A_MERGE:  # no adjacent pair is a merge: done
-                break
-            # Merge the leftmost occurrence only. The pair's other occurrences still rank
-            # lowest (every merge that involves the new token ranks later), so the next
-            # rounds take them in turn: the same result as merging all at once.
-            i = ranks.index(best)
-            ids[i : i + 2] = [self._merged_ids[ids[i], ids[i + 1]]]
+            while ranks:
+                best = min(ranks)
+                if best == _NOT_A_MERGE:  # no adjacent pair is a merge: done
+                    break
+                # Merge the leftmost occurrence only. The pair's other occurrences still rank
+                # lowest (every merge that involves the new token ranks later), so the next
+                # rounds take them in turn: the same result as merging all at once.
+                i = ranks.index(best)
+                ids[i : i + 2] = [self._merged_ids[ids[i], ids[i + 1]]]
+                # Only the two pairs that touch the new token changed.
+                del ranks[i]
+                if i > 0:
+                    ranks[i - 1] = rank_of((ids[i - 1], ids[i]), _NOT_A_MERGE)
+                if i < len(ranks):
+                    ranks[i] = rank_of((ids[i], ids[i + 1]), _NOT_A_MERGE)
         self._cache[pretoken] = ids
         return ids
         # END SOLUTION
