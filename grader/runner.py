@@ -67,7 +67,10 @@ def run_pytest(
         if timeout_s:
             cmd += [f"--timeout={timeout_s:g}"]
         cmd += extra or []
-        full_env = {**os.environ, **(env or {}), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        # A pytest of our own (the toolkit's tests, an xdist worker) must not leak its PYTEST_*
+        # variables into the child session: they would change what the child's tests see.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        full_env = {**inherited, **(env or {}), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         returncode, output = _run_group(cmd, root, full_env, wall_clock_s)
         if report_path.is_file():
             report = SessionReport.model_validate_json(report_path.read_text(encoding="utf-8"))

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from ..course import Unit
 from ..errors import LmcourseError
-from ..runner import run_pytest
+from ..report import SessionReport
+from ..runner import SessionRun, run_pytest
 from .carrier import CarrierConfig
 from .collect import collect
-from .compose import compose
+from .compose import Composed, compose
 from .intake import IntakeLimits, intake
 from .results import Results
 from .score import Scored, score, to_gradescope
@@ -68,16 +69,7 @@ def grade_one(
         (work / "carrier.json").write_text(config.model_dump_json())
         scratch = work / "tmp"
         scratch.mkdir()
-        run = run_pytest(
-            composed.trusted,
-            composed.test_paths,
-            workers=workers,
-            timeout_s=limits.test_timeout_s + STARTUP_S,
-            extra=["--lmcourse-carrier", str(work / "carrier.json"), f"--junitxml={out / 'junit.xml'}"],
-            wall_clock_s=limits.total_timeout_s,
-            isolated=True,
-            env={"TMPDIR": str(scratch)},  # carriers' channels land in the work folder, removed below
-        )
+        run = _execute(composed, work / "carrier.json", out, unit, workers=workers, scratch=scratch)
         (out / "session.log").write_text(run.output, encoding="utf-8")
         collected = collect(run.report, timed_out=run.timed_out)
         scored = score(unit, collected, submitted=submitted, execution_time=time.monotonic() - started)
@@ -90,6 +82,45 @@ def grade_one(
     finally:
         get_sandbox(sandbox).cleanup(work)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _execute(composed: Composed, carrier: Path, out: Path, unit: Unit, *, workers: int | str, scratch: Path) -> SessionRun:
+    """Run the trusted session: tests in parallel, then the ones marked ``serial`` alone.
+
+    Distributed tests (several processes over gloo) are marked serial: they must not compete with
+    other tests for cores and memory. The two phases share the wall clock.
+    """
+    limits = unit.limits
+    deadline = time.monotonic() + limits.total_timeout_s
+    runs = []
+    for marker, n, junit in (("not serial", workers, "junit.xml"), ("serial", 1, "junit-serial.xml")):
+        runs.append(run_pytest(
+            composed.trusted,
+            composed.test_paths,
+            workers=n,
+            timeout_s=limits.test_timeout_s + STARTUP_S,
+            extra=["-m", marker, "--lmcourse-carrier", str(carrier), f"--junitxml={out / junit}"],
+            wall_clock_s=max(10.0, deadline - time.monotonic()),
+            isolated=True,
+            env={"TMPDIR": str(scratch)},  # carriers' channels land in the work folder, removed below
+        ))
+    if not runs[1].report.expected:
+        (out / "junit-serial.xml").unlink(missing_ok=True)
+    return merge_runs(runs)
+
+
+def merge_runs(runs: list[SessionRun]) -> SessionRun:
+    """One run from phases over disjoint tests; a collection error shows once."""
+    errors = {e.nodeid: e for run in runs for e in run.report.collection_errors}
+    report = SessionReport(
+        tests=[t for run in runs for t in run.report.tests],
+        collection_errors=list(errors.values()),
+        expected=[nodeid for run in runs for nodeid in run.report.expected],
+        exit_status=max(run.report.exit_status for run in runs),
+    )
+    timed_out = any(run.timed_out for run in runs)
+    output = "\n".join(run.output for run in runs)
+    return SessionRun(report, None if timed_out else max(r.returncode or 0 for r in runs), output)
 
 
 def _has_gpu() -> bool:

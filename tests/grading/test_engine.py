@@ -117,3 +117,19 @@ def test_a_submission_that_hangs_on_import_fails_fast(unit, solution: Path, tmp_
     assert sum("ran past the 2 s limit" in o for o in outputs) == 3
     assert sum("not run: the student's code died or hung before answering" in o for o in outputs) == 25
     assert graded.scored.execution_time < 30
+
+
+def test_serial_tests_run_alone_after_the_others(course_dir: Path, tmp_path: Path, mini_trees: dict[str, Path]) -> None:
+    """Tests marked serial (distributed ones) run in a second phase without xdist, beside nothing."""
+    (course_dir / "assignments/toy/tests/hidden/test_serial.py").write_text(
+        "import os\n\nimport pytest\n\n\n@pytest.mark.serial\n@pytest.mark.problem('softmax')\n"
+        "def test_runs_alone(student):\n"
+        "    assert os.environ.get('PYTEST_XDIST_WORKER') is None\n"
+        "    assert student.run_softmax(values=[0.0, 0.0]) == [0.5, 0.5]\n"
+    )
+    unit = Course.load(course_dir).unit("toy")
+    graded = grade_one(mini_trees["solution"], unit, tmp_path / "out", sandbox="local", workers=2)
+    serial = [t for t in graded.scored.tests if t.nodeid.endswith("test_runs_alone")]
+    assert [t.outcome for t in serial] == ["passed"] and graded.scored.score == 12
+    assert (tmp_path / "out/junit-serial.xml").read_text().count("<testcase") == 1
+    assert (tmp_path / "out/junit.xml").read_text().count("<testcase") == 30
