@@ -149,9 +149,13 @@ class Carrier:
     def _tail(self) -> str:
         if self.process is None:
             return ""
-        self.process.kill()
-        result = self.process.wait(10)
-        reason = "killed by the memory limit" if result.oom_killed else f"exit status {result.exit_code}"
+        result = self.process.wait(2)  # a dead worker reports its own exit status; a live one is killed
+        if result.oom_killed:
+            reason = "killed by the memory limit"
+        elif result.timed_out:
+            reason = "it did not exit and was killed"
+        else:
+            reason = f"exit status {result.exit_code}"
         lines = [ln for ln in result.output.strip().splitlines() if ln.strip()][-3:]
         return f" ({reason}){': ' + ' | '.join(lines) if lines else ''}"
 
