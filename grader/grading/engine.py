@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -24,6 +25,8 @@ from .compose import Composed, compose
 from .intake import IntakeLimits, intake
 from .results import Results
 from .score import Scored, score, to_gradescope
+
+log = logging.getLogger(__name__)
 
 #: Starting a worker (importing torch) is charged to the first test of each process.
 STARTUP_S = 60.0
@@ -80,7 +83,18 @@ def grade_one(
         (out / "tests.json").write_text(json.dumps(tests, indent=1), encoding="utf-8")
         return Graded(scored, results, out)
     finally:
-        get_sandbox(sandbox).cleanup(work)
+        _clean_up(sandbox, work)
+
+
+def _clean_up(sandbox: str, work: Path) -> None:
+    """Best effort, and never masking the run's own outcome: what sandboxes left, then the work folder."""
+    from ..sandbox.registry import make_sandbox
+
+    try:
+        make_sandbox(sandbox).cleanup(work)
+    except Exception as exc:  # e.g. the Docker daemon stopped answering meanwhile
+        log.warning("could not clean up the sandboxes of %s: %s", work, exc)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
 
 

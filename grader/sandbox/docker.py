@@ -146,11 +146,16 @@ class DockerSandbox(Sandbox):
 
     def cleanup(self, under: Path) -> None:
         """Remove this grader's containers that mount anything under ``under``, running or not."""
+        import docker
+
         prefix = str(under.resolve())
-        for container in self._docker().containers.list(all=True, filters={"label": LABEL}):
+        for container in self._docker().containers.list(all=True, filters={"label": LABEL}, ignore_removed=True):
             sources = [m.get("Source", "") for m in container.attrs.get("Mounts", [])]
             if any(src == prefix or src.startswith(prefix + "/") for src in sources):
-                container.remove(force=True)
+                try:
+                    container.remove(force=True)
+                except (docker.errors.NotFound, docker.errors.APIError):
+                    pass  # removed meanwhile (auto-remove, another cleanup): nothing left to do
 
     def unavailable(self) -> str | None:
         try:
