@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import regex
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +39,7 @@ sys.path.insert(0, str(UNIT))
 
 from basics.bpe import train_bpe
 from basics.model import TransformerBlock, TransformerLM
+from functional import block, language_model, seeded_weights
 from tests.hidden import inputs_hidden as inputs
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -71,45 +71,6 @@ def write_json(name: str, data: dict) -> None:
 # ----------------------------------------------------------------------- model
 
 
-def seeded_weights(module: torch.nn.Module, seed: int) -> dict[str, Tensor]:
-    """N(0, 1/fan_in) matrices, gains 1 ± 0.3 (so that they matter)."""
-    generator = torch.Generator().manual_seed(seed)
-    weights = {}
-    for name, tensor in module.state_dict().items():
-        noise = torch.randn(tensor.shape, generator=generator)
-        weights[name] = 1 + 0.3 * noise if tensor.dim() == 1 else noise / tensor.shape[-1] ** 0.5
-    return weights
-
-
-def rope(x: Tensor, theta: float) -> Tensor:
-    d, seq = x.shape[-1], x.shape[-2]
-    angles = torch.arange(seq, dtype=torch.float64)[:, None] * theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    pairs = torch.view_as_complex(x.double().unflatten(-1, (-1, 2)).contiguous())
-    return torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)).flatten(-2).to(x.dtype)
-
-
-def functional_block(x: Tensor, w: dict[str, Tensor], prefix: str, num_heads: int, theta: float) -> Tensor:
-    def heads(t: Tensor) -> Tensor:
-        return t.unflatten(-1, (num_heads, -1)).transpose(-3, -2)
-
-    h = F.rms_norm(x, x.shape[-1:], w[prefix + "ln1.weight"], eps=1e-5)
-    q = rope(heads(F.linear(h, w[prefix + "attn.q_proj.weight"])), theta)
-    k = rope(heads(F.linear(h, w[prefix + "attn.k_proj.weight"])), theta)
-    v = heads(F.linear(h, w[prefix + "attn.v_proj.weight"]))
-    attended = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(-3, -2).flatten(-2)
-    x = x + F.linear(attended, w[prefix + "attn.output_proj.weight"])
-    h = F.rms_norm(x, x.shape[-1:], w[prefix + "ln2.weight"], eps=1e-5)
-    return x + F.linear(F.silu(F.linear(h, w[prefix + "ffn.w1.weight"])) * F.linear(h, w[prefix + "ffn.w3.weight"]),
-                        w[prefix + "ffn.w2.weight"])  # fmt: skip
-
-
-def functional_lm(ids: Tensor, w: dict[str, Tensor], cfg: dict) -> Tensor:
-    x = F.embedding(ids, w["token_embeddings.weight"])
-    for i in range(cfg["num_layers"]):
-        x = functional_block(x, w, f"layers.{i}.", cfg["num_heads"], cfg["rope_theta"])
-    return F.linear(F.rms_norm(x, x.shape[-1:], w["ln_final.weight"], eps=1e-5), w["lm_head.weight"])
-
-
 def checked(module: torch.nn.Module, inputs_: Tensor, expected: Tensor) -> Tensor:
     out = module(inputs_)
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
@@ -120,31 +81,31 @@ def checked(module: torch.nn.Module, inputs_: Tensor, expected: Tensor) -> Tenso
 def write_model_snapshots() -> None:
     generator = torch.Generator().manual_seed(2027)
     cfg = inputs.BLOCK
-    block = TransformerBlock(**cfg)
-    weights = seeded_weights(block, seed=11)
-    block.load_state_dict(weights)
+    module = TransformerBlock(**cfg)
+    weights = seeded_weights(module, seed=11, gain_spread=0.3)
+    module.load_state_dict(weights)
     x = 1.5 * torch.randn(3, cfg["max_seq_len"], cfg["d_model"], generator=generator)
     x_one = torch.randn(2, 1, cfg["d_model"], generator=generator)
     arrays = {
         "input": x,
-        "output": checked(block, x, functional_block(x, weights, "", cfg["num_heads"], cfg["theta"])),
+        "output": checked(module, x, block(x, weights, "", cfg["num_heads"], cfg["theta"])),
         "input_one": x_one,
-        "output_one": checked(block, x_one, functional_block(x_one, weights, "", cfg["num_heads"], cfg["theta"])),
+        "output_one": checked(module, x_one, block(x_one, weights, "", cfg["num_heads"], cfg["theta"])),
     }
     write_npz("model_block_hidden.npz", snapshot_arrays(cfg, weights, arrays))
 
     cfg = inputs.LM
     lm = TransformerLM(**cfg)
-    weights = seeded_weights(lm, seed=12)
+    weights = seeded_weights(lm, seed=12, gain_spread=0.3)
     lm.load_state_dict(weights)
     ids = torch.randint(cfg["vocab_size"], (3, cfg["context_length"]), generator=generator)
     ids[0, 0], ids[2, -1] = 0, cfg["vocab_size"] - 1
     ids_short = torch.randint(cfg["vocab_size"], (1, 5), generator=generator)
     arrays = {
         "ids": ids,
-        "logits": checked(lm, ids, functional_lm(ids, weights, cfg)),
+        "logits": checked(lm, ids, language_model(ids, weights, cfg)),
         "ids_short": ids_short,
-        "logits_short": checked(lm, ids_short, functional_lm(ids_short, weights, cfg)),
+        "logits_short": checked(lm, ids_short, language_model(ids_short, weights, cfg)),
     }
     write_npz("model_lm_hidden.npz", snapshot_arrays(cfg, weights, arrays))
 
