@@ -227,7 +227,14 @@ def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, ou
 
 
 def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str, jobs: int, regrade: list[str], as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from .grading.batch import grade_batch
     from .grading.gradebook import write_gradebook, write_report

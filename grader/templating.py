@@ -15,7 +15,6 @@ import jinja2
 from .errors import LmcourseError
 
 
-
 def _templates_dir() -> Path:
     # Installed, templates live in the lmcourse.templates package; in the repo, beside grader/.
     from lmcourse import templates

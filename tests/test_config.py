@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from lmcourse.grader.config import CourseConfig, UnitConfig, load_yaml_model
 from lmcourse.grader.course import Course
 from lmcourse.grader.errors import ConfigError

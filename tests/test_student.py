@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from lmcourse.grader.course import Course
 from lmcourse.grader.handout.build import build
 

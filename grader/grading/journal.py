@@ -95,7 +95,7 @@ class Journal:
         return self._rows("ORDER BY id")
 
     def _update(self, sub_id: str, assignments: str, *values: object) -> None:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.db.execute(f"UPDATE submissions SET {assignments}, updated = ? WHERE id = ?", (*values, now, sub_id))
 
     def _rows(self, clause: str, *values: object) -> list[Row]:

@@ -37,7 +37,14 @@ from typing import Any
 
 from ..errors import LmcourseError
 from .base import PythonRuntime, Sandbox, SandboxProcess, SandboxResult, SandboxSpec
-from .image import SANDBOX_GID, SANDBOX_UID, hand_over_mounts, host_python_runtime, image_name, validate_spec
+from .image import (
+    SANDBOX_GID,
+    SANDBOX_UID,
+    hand_over_mounts,
+    host_python_runtime,
+    image_name,
+    validate_spec,
+)
 from .local import OutputCollector
 
 LABEL = "lmcourse.sandbox"

@@ -73,7 +73,7 @@ def submit(start: Path | None = None, *, out: Path | None = None, run_check: boo
         "unit": info.unit,
         "package": info.package,
         "lmcourse_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": {str(rel): sha256_bytes(data) for rel, data in files},
         "check": result.as_json() if result else None,
     }
