@@ -23,11 +23,9 @@ import json
 import sys
 import tempfile
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import regex
 import torch
 from torch import Tensor
 
@@ -40,10 +38,8 @@ sys.path.insert(0, str(UNIT))
 from basics.bpe import train_bpe
 from basics.model import TransformerBlock, TransformerLM
 from functional import block, language_model, seeded_weights
+from naive_bpe import naive_train_bpe
 from tests.hidden import inputs_hidden as inputs
-
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-
 
 # ----------------------------------------------------------------------- writing
 
@@ -118,41 +114,6 @@ def snapshot_arrays(config: dict, weights: dict[str, Tensor], arrays: dict[str, 
 
 
 # ----------------------------------------------------------------------- BPE
-
-
-def naive_train_bpe(text: str, vocab_size: int, special_tokens: list[str]) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """BPE training at its plainest: before each merge, count every pair of every word again."""
-    documents = [text]
-    for special in sorted(special_tokens, key=len, reverse=True):
-        documents = [piece for document in documents for piece in document.split(special)]
-    pretokens = Counter(match for document in documents for match in regex.findall(GPT2_PATTERN, document))
-    words = {tuple(bytes([b]) for b in pretoken.encode("utf-8")): n for pretoken, n in pretokens.items()}
-    tokens = [special.encode("utf-8") for special in special_tokens] + [bytes([b]) for b in range(256)]
-    learned: list[tuple[bytes, bytes]] = []
-    while len(tokens) < vocab_size:
-        counts: Counter[tuple[bytes, bytes]] = Counter()
-        for word, n in words.items():
-            for i in range(len(word) - 1):
-                counts[word[i], word[i + 1]] += n
-        if not counts:
-            break
-        best = max(counts, key=lambda pair: (counts[pair], pair))
-        learned.append(best)
-        tokens.append(best[0] + best[1])
-        new_words: Counter[tuple[bytes, ...]] = Counter()
-        for word, n in words.items():
-            out: list[bytes] = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    out.append(best[0] + best[1])
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            new_words[tuple(out)] += n
-        words = dict(new_words)
-    return dict(enumerate(tokens)), learned
 
 
 def bpe_snapshot(text: str, vocab_size: int, special_tokens: list[str]) -> dict:

@@ -27,10 +27,10 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import regex
+from naive_bpe import GPT2_PATTERN, naive_train_bpe
 
 HERE = Path(__file__).resolve().parent
 UNIT = HERE.parent
@@ -39,7 +39,6 @@ SNAPSHOTS = UNIT / "tests" / "public" / "snapshots"  # expected values: trusted 
 REPO = UNIT.parents[1]
 ENDOFTEXT = "<|endoftext|>"
 TRAIN_VOCAB_SIZE = 1000
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 MULTILINGUAL_DOCUMENT = """\
 Le petit chat dort au soleil près de la fenêtre ; il rêve peut-être d'oiseaux.
@@ -149,44 +148,6 @@ def write_train_expected() -> None:
     }
     (SNAPSHOTS / "tok_train_expected.json").write_text(json.dumps(expected, indent=0) + "\n", encoding="utf-8")
     print(f"tok_train_expected.json: {len(merges)} merges, checked against the naive trainer")
-
-
-def naive_train_bpe(
-    text: str, vocab_size: int, special_tokens: list[str]
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """BPE training at its plainest: before each merge, count every pair of every word again."""
-    documents = [text]
-    for special in special_tokens:
-        documents = [piece for document in documents for piece in document.split(special)]
-    pretokens = Counter(match for document in documents for match in regex.findall(GPT2_PATTERN, document))
-    # word (a tuple of tokens, each a bytes object) -> how often it occurs
-    words = {tuple(bytes([b]) for b in pretoken.encode("utf-8")): n for pretoken, n in pretokens.items()}
-    tokens = [special.encode("utf-8") for special in special_tokens] + [bytes([b]) for b in range(256)]
-    learned: list[tuple[bytes, bytes]] = []
-    while len(tokens) < vocab_size:
-        pair_counts: Counter[tuple[bytes, bytes]] = Counter()
-        for word, n in words.items():
-            for i in range(len(word) - 1):
-                pair_counts[word[i], word[i + 1]] += n
-        if not pair_counts:
-            break
-        best = max(pair_counts, key=lambda pair: (pair_counts[pair], pair))
-        learned.append(best)
-        tokens.append(best[0] + best[1])
-        words = {naive_merge(word, best): n for word, n in words.items()}
-    return dict(enumerate(tokens)), learned
-
-
-def naive_merge(word: tuple[bytes, ...], pair: tuple[bytes, bytes]) -> tuple[bytes, ...]:
-    """Join each occurrence of ``pair`` in ``word``, left to right."""
-    out: list[bytes] = []
-    for token in word:
-        # A just-joined token is longer than pair[0], so it is never joined again.
-        if out and out[-1] == pair[0] and token == pair[1]:
-            out[-1] += token
-        else:
-            out.append(token)
-    return tuple(out)
 
 
 def write_gpt2_expected(whisper_sdist: Path) -> None:
