@@ -21,10 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_throughput import KINDS, make
-
+from batch_throughput import make_submissions
 from lmcourse.grader.course import Course
-from lmcourse.grader.handout.build import build
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,11 +44,8 @@ def main() -> None:
     unit = Course.load(args.course).unit(args.unit)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        trees = {"stubbed": build(unit, root / "h").folder, "reference": build(unit, root / "h", solutions=True).folder}
         subs = root / "subs"
-        subs.mkdir()
-        for i in range(args.count):
-            make(KINDS[i % len(KINDS)], trees, subs / f"s{i:03d}-{KINDS[i % len(KINDS)]}", unit.package)
+        make_submissions(unit, root, subs, args.count)
         cmd = [sys.executable, "-m", "lmcourse.grader", "--course", str(args.course), "grade", str(subs), "--unit", args.unit,
                "--sandbox", args.sandbox, "--jobs", str(args.jobs), "--json"]
         start = time.perf_counter()

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lmcourse.grader.course import Course
+from lmcourse.grader.course import Course, Unit
 from lmcourse.grader.grading.batch import grade_batch
 from lmcourse.grader.handout.build import build
 
@@ -39,6 +39,18 @@ def make(kind: str, trees: dict[str, Path], dest: Path, package: str) -> None:
         adapters.write_text(adapters.read_text() + "\nimport time\ntime.sleep(10**6)\n")
 
 
+def make_submissions(unit: Unit, root: Path, subs: Path, count: int) -> dict[str, str]:
+    """``count`` submissions in ``subs``, cycling through KINDS; returns each one's kind."""
+    trees = {"stubbed": build(unit, root / "h").folder, "reference": build(unit, root / "h", solutions=True).folder}
+    subs.mkdir()
+    kinds = {}
+    for i in range(count):
+        kind = KINDS[i % len(KINDS)]
+        make(kind, trees, subs / f"s{i:03d}-{kind}", unit.package)
+        kinds[f"s{i:03d}-{kind}"] = kind
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--course", type=Path, default=REPO)
@@ -50,14 +62,8 @@ def main() -> None:
     unit = Course.load(args.course).unit(args.unit)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        trees = {"stubbed": build(unit, root / "h").folder, "reference": build(unit, root / "h", solutions=True).folder}
         subs = root / "subs"
-        subs.mkdir()
-        kinds = {}
-        for i in range(args.count):
-            kind = KINDS[i % len(KINDS)]
-            make(kind, trees, subs / f"s{i:03d}-{kind}", unit.package)
-            kinds[f"s{i:03d}-{kind}"] = kind
+        kinds = make_submissions(unit, root, subs, args.count)
         start = time.perf_counter()
         rows = grade_batch(unit, subs, root / "out", sandbox=args.sandbox, jobs=args.jobs)
         wall = time.perf_counter() - start
