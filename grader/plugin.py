@@ -15,7 +15,7 @@ gives tests three things:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -92,18 +92,34 @@ class InProcessStudent:
         return producer(self.adapters, *args, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def _lmcourse_carrier(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """One sandboxed worker per pytest process, restarted by the carrier after a crash."""
-    path = request.config.getoption("lmcourse_carrier")
-    if not path:
-        yield None
+CARRIER = pytest.StashKey[Any]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Grader mode: start this process's sandboxed worker while pytest collects the tests."""
+    config = session.config
+    path = config.getoption("lmcourse_carrier")
+    # The xdist controller only hands tests to its workers: it needs no sandbox of its own.
+    runs_tests = hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no"
+    if not path or not runs_tests:
         return
     from .grading.carrier import Carrier, CarrierConfig
 
     carrier = Carrier(CarrierConfig.model_validate_json(Path(path).read_text(encoding="utf-8")))
-    yield carrier
-    carrier.close()
+    carrier.launch()
+    config.stash[CARRIER] = carrier
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    carrier = session.config.stash.get(CARRIER, None)
+    if carrier is not None:
+        carrier.close()
+
+
+@pytest.fixture(scope="session")
+def _lmcourse_carrier(request: pytest.FixtureRequest) -> Any:
+    """One sandboxed worker per pytest process, restarted by the carrier after a crash."""
+    return request.config.stash.get(CARRIER, None)
 
 
 @pytest.fixture

@@ -74,10 +74,32 @@ class Carrier:
         self.answered = 0  # calls the current worker answered
         self.dead_on_arrival = 0  # fresh workers in a row that never answered
         self.target_failures: dict[str, int] = {}  # consecutive dead/hung calls per target
+        self._listener: socket.socket | None = None  # a launched worker not yet connected
+        self._launch_error: Exception | None = None
 
     # ---- lifecycle ----
 
+    def launch(self) -> None:
+        """Start the first worker now without waiting for it: its import of torch then overlaps
+        pytest's collection. The first call waits for the connection; a failure here is that
+        call's failure, never the session's."""
+        try:
+            self._launch()
+        except Exception as exc:  # noqa: BLE001 - raised again by the first call
+            self._launch_error = exc
+            self.close()
+
     def _start(self) -> None:
+        if self._listener is None:
+            self._launch()
+        assert self._listener is not None
+        listener, self._listener = self._listener, None
+        try:
+            self.conn = self._accept(listener)
+        finally:
+            listener.close()
+
+    def _launch(self) -> None:
         self.channel = Path(tempfile.mkdtemp(prefix="lmcourse-channel-"))
         self.channel.chmod(0o755)
         boot = self.channel / "boot"
@@ -87,13 +109,10 @@ class Carrier:
         listener.bind(str(path))
         path.chmod(0o777)  # the worker runs as an unprivileged user
         listener.listen(1)
+        self._listener = listener
         self.process = self.sandbox.start(self._spec())
         self.starts += 1
         self.answered = 0
-        try:
-            self.conn = self._accept(listener)
-        finally:
-            listener.close()
 
     def _accept(self, listener: socket.socket) -> socket.socket:
         """The worker's connection; fails as soon as the sandbox dies instead of at the start-up limit."""
@@ -136,6 +155,9 @@ class Carrier:
         )
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self.conn is not None:
             self.conn.close()
             self.conn = None
@@ -189,6 +211,9 @@ class Carrier:
         self.target_failures.pop(key, None)
 
     def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
+        if self._launch_error is not None:
+            error, self._launch_error = self._launch_error, None
+            raise SandboxCrash(f"the sandbox could not start: {error}")
         if self.conn is None:
             self._start()
         assert self.conn is not None

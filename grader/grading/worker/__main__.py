@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [args.code, *args.site]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(args.socket)
+    warm_up()
     while True:
         try:
             header, blobs = receive(sock)
@@ -38,6 +39,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         reply_blobs: list[bytes] = []
         send(sock, answer(header, blobs, reply_blobs), reply_blobs)
+
+
+def warm_up() -> None:
+    """Import the adapters (and so torch and the student's package) before the first call arrives.
+
+    The grader starts this worker while pytest is still collecting, so the seconds an import of
+    torch takes overlap with collection instead of delaying the first test. A failure is left for
+    that first call to meet again and report: a module that failed to import is not cached.
+    """
+    try:
+        importlib.import_module(ADAPTERS)
+    except BaseException:  # noqa: BLE001 - re-raised by the call that needs the module
+        pass
 
 
 def answer(header: dict[str, Any], blobs: list[bytes], out: list[bytes]) -> dict[str, Any]:
