@@ -45,7 +45,7 @@ from .image import (
     image_name,
     validate_spec,
 )
-from .local import OutputCollector
+from .output import OutputCollector
 
 LABEL = "lmcourse.sandbox"
 # Run as pid 2 under docker-init: a background watchdog kills everything after the backstop (kill
@@ -57,7 +57,7 @@ def backstop_s(spec: SandboxSpec) -> int:
     """The container kills itself after this long, should the grader die and never kill it.
 
     ``wait`` enforces the wall clock; this only bounds how long an orphaned container can run
-    (the local backend needs none: bwrap dies with its parent). Generous, so that a caller who
+    (the local backend needs none: its launchers die with their parent). Generous, so that a caller who
     waits somewhat longer than ``wall_clock_s`` is not cut short.
     """
     return math.ceil(2 * spec.wall_clock_s + 60)

@@ -5,20 +5,32 @@ from __future__ import annotations
 from ..errors import LmcourseError
 from .base import Sandbox
 
+#: What users choose between (``--sandbox``): ``local`` picks its launcher (see :mod:`.local`).
 BACKENDS = ("local", "docker")
+#: Every distinct implementation, by name: the sandbox and attack suites run each of them.
+IMPLEMENTATIONS = ("local-bwrap", "local-unshare", "docker")
 
 
 def make_sandbox(name: str) -> Sandbox:
     """The backend called ``name``, whether or not it can run on this host."""
     if name == "local":
-        from .local import LocalSandbox
+        from .local import local_sandbox
 
-        return LocalSandbox()
+        return local_sandbox()
+    if name == "local-bwrap":
+        from .bwrap import BwrapSandbox
+
+        return BwrapSandbox()
+    if name == "local-unshare":
+        from .unshare import UnshareSandbox
+
+        return UnshareSandbox()
     if name == "docker":
         from .docker import DockerSandbox
 
         return DockerSandbox()
-    raise LmcourseError(f"unknown sandbox {name!r}: choose one of {', '.join(BACKENDS)}")
+    names = dict.fromkeys(BACKENDS + IMPLEMENTATIONS)
+    raise LmcourseError(f"unknown sandbox {name!r}: choose one of {', '.join(names)}")
 
 
 def get_sandbox(name: str) -> Sandbox:

@@ -1,4 +1,4 @@
-"""Fixtures of the attack suite: the mini course with small limits, both sandboxes, ``attack``.
+"""Fixtures of the attack suite: the mini course with small limits, every sandbox, ``attack``.
 
 ``attack(tmp_path, edits, sandbox)`` copies the built reference solution of the mini course
 (every file a student's handout folder holds), writes ``edits`` over it (path -> text or bytes,
@@ -22,7 +22,7 @@ from lmcourse.grader.course import Course, Unit
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.grader.grading.engine import Graded, grade_one
 from lmcourse.grader.handout.build import build
-from lmcourse.grader.sandbox.registry import BACKENDS, get_sandbox, make_sandbox
+from lmcourse.grader.sandbox.registry import IMPLEMENTATIONS, get_sandbox, make_sandbox
 
 from ..helpers import MINICOURSE
 from .kit import LIMITS, TrustedPeak, remove_containers_mounting, wait_for_no_leftovers
@@ -167,9 +167,10 @@ def _ensure_grading_image(name: str) -> None:
             pass  # the base image is missing too: the skip says what to run
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=IMPLEMENTATIONS)
 def sandbox(request: pytest.FixtureRequest) -> str:
-    """Each attack runs once per backend; a backend is skipped only when it cannot run here."""
+    """Each attack runs once per implementation (``local-bwrap``, ``local-unshare``, ``docker``);
+    one is skipped only when it cannot run here."""
     _ensure_grading_image(request.param)
     try:
         get_sandbox(request.param)

@@ -1,4 +1,5 @@
-"""The ``sandbox`` fixture: every backend that can run on this host, each test once per backend.
+"""The ``sandbox`` fixture: every implementation that can run on this host, each test once per
+implementation (both launchers of the ``local`` backend, and docker).
 
 A backend is skipped only when it reports itself unavailable, with its reason. The docker
 grading image is built here when only it is missing (offline, about a second), so that a machine
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from lmcourse.grader.sandbox.base import Sandbox
-from lmcourse.grader.sandbox.registry import BACKENDS, make_sandbox
+from lmcourse.grader.sandbox.registry import IMPLEMENTATIONS, make_sandbox
 
 
 def _ensure_grading_image(sandbox: Sandbox) -> None:
@@ -24,7 +25,7 @@ def _ensure_grading_image(sandbox: Sandbox) -> None:
             pass  # the base image is missing too: the skip below says what to run
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=IMPLEMENTATIONS)
 def sandbox(request: pytest.FixtureRequest) -> Sandbox:
     backend = make_sandbox(request.param)
     _ensure_grading_image(backend)

@@ -1,8 +1,9 @@
-"""Both sandbox backends, for real (bubblewrap, dockerd), against hostile code.
+"""Every sandbox implementation, for real (bubblewrap, unshare, dockerd), against hostile code.
 
-Every test runs once per backend (see conftest.py). Small scripts use the system's
-``/usr/bin/python3`` (host Debian's for ``local``, the image's for ``docker``: both 3.11) because it
-starts fast; the Python runtime test uses the grader's own interpreter through ``python()``.
+Every test runs once per implementation (see conftest.py): ``local-bwrap``, ``local-unshare``,
+``docker``. Small scripts use the system's ``/usr/bin/python3`` (host Debian's for the local
+launchers, the image's for ``docker``: both 3.11) because it starts fast; the Python runtime test
+uses the grader's own interpreter through ``python()``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path
 import pytest
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.grader.sandbox.base import Mount, Sandbox, SandboxResult, SandboxSpec
+from lmcourse.grader.sandbox.cgroup import CgroupV1
 from lmcourse.grader.sandbox.docker import DockerSandbox
 from lmcourse.grader.sandbox.image import SANDBOX_UID
-from lmcourse.grader.sandbox.local import CgroupV1
-from lmcourse.grader.sandbox.registry import get_sandbox
+from lmcourse.grader.sandbox.registry import get_sandbox, make_sandbox
 
 PY = "/usr/bin/python3"
 
@@ -54,7 +55,7 @@ def assert_gone(token: str, within_s: float = 3.0) -> None:
 
 
 def strict_oom(sandbox: Sandbox) -> bool:
-    """Whether this backend can tell an OOM kill apart here (cgroups: docker, or local as root)."""
+    """Whether this backend can tell an OOM kill apart here (cgroups: docker, or a local launcher as root)."""
     return sandbox.name == "docker" or CgroupV1.usable()
 
 
@@ -110,7 +111,8 @@ def test_mounts_read_only_and_writable(sandbox: Sandbox, tmp_path: Path) -> None
     code = (
         "import os\n"
         "print(open('/in/data.txt').read())\n"
-        "for path in ('/in/data.txt', '/in/new.txt', '/usr/evil', '/evil', '/etc/passwd'):\n"
+        "for path in ('/in/data.txt', '/in/new.txt', '/usr/evil', '/evil', '/etc/passwd', '/etc/evil',\n"
+        "             '/dev/evil', '/opt/evil', '/lib/evil'):\n"
         "    try:\n"
         "        open(path, 'a').write('x')\n"
         "        print('WROTE', path)\n"
@@ -128,15 +130,23 @@ def test_mounts_read_only_and_writable(sandbox: Sandbox, tmp_path: Path) -> None
     assert (ro / "data.txt").read_text() == "given"
 
 
-def test_cannot_see_host_files(sandbox: Sandbox) -> None:
+def test_cannot_see_host_files(sandbox: Sandbox, tmp_path: Path) -> None:
     secret = f"hidden-test-answer-{uuid.uuid4().hex}"
     host_file = Path("/tmp") / f"lmcourse-secret-{uuid.uuid4().hex}"
     host_file.write_text(secret)
     host_file.chmod(0o644)  # readable by anyone who can see it: only the sandbox hides it
+    # A grading lays out the student's code beside the hidden tests: mount one, never the other.
+    tmp_path.chmod(0o755)
+    (tmp_path / "student").mkdir(mode=0o755)
+    (tmp_path / "hidden").mkdir(mode=0o755)
+    (tmp_path / "hidden" / "test_hidden.py").write_text(f"EXPECTED = {secret!r}\n")
+    (tmp_path / "hidden" / "test_hidden.py").chmod(0o644)
+    repo = Path(__file__).resolve().parents[2]
     try:
         code = (
             "import os\n"
-            f"paths = [{str(host_file)!r}, '/work/main/pyproject.toml', '/work', '/root', '/home',\n"
+            f"paths = [{str(host_file)!r}, {str(tmp_path / 'hidden')!r}, '/code/../hidden', {str(repo)!r},\n"
+            f"         {str(repo / 'pyproject.toml')!r}, '/work', '/root', '/home',\n"
             "         '/etc/shadow', '/var/lib/docker', '/run/docker.sock', '/var/run/docker.sock']\n"
             "for p in paths:\n"
             "    try:\n"
@@ -146,13 +156,13 @@ def test_cannot_see_host_files(sandbox: Sandbox) -> None:
             "        print('hidden', p, type(e).__name__)\n"
             "print(sorted(os.listdir('/tmp')))\n"
         )
-        r = run_py(sandbox, code)
+        r = run_py(sandbox, code, mounts=[Mount(tmp_path / "student", "/code")])
     finally:
         host_file.unlink()
     assert r.exit_code == 0, r.output
     assert "LEAK" not in r.output, r.output
     assert secret not in r.output
-    assert r.output.count("hidden") == 9
+    assert sum(line.startswith("hidden ") for line in r.output.splitlines()) == 12, r.output
 
 
 def test_runs_as_non_root(sandbox: Sandbox) -> None:
@@ -170,6 +180,26 @@ def test_runs_as_non_root(sandbox: Sandbox) -> None:
     uid, euid, gid, *_ = r.output.split()
     assert int(uid) == int(euid) == int(gid) == SANDBOX_UID
     assert "stayed" in r.output and "BECAME ROOT" not in r.output
+
+
+def test_no_capabilities_no_namespaces(sandbox: Sandbox) -> None:
+    """No capability in any set, no_new_privs, and no way to make namespaces or mounts."""
+    code = (
+        "import ctypes, os\n"
+        "status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
+        "for key in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs'):\n"
+        "    print(key, int(status[key].strip(), 16))\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for name, flag in (('user', 0x10000000), ('mount', 0x20000), ('net', 0x40000000), ('pid', 0x20000000)):\n"
+        "    print('MADE' if libc.unshare(flag) == 0 else 'refused', name, 'namespace')\n"
+        "ok = libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0\n"
+        "print('MOUNTED' if ok else 'refused mount')\n"
+    )
+    r = run_py(sandbox, code)
+    assert r.exit_code == 0, r.output
+    values = dict(line.split() for line in r.output.splitlines() if line.startswith(("Cap", "NoNewPrivs")))
+    assert values == {"CapInh": "0", "CapPrm": "0", "CapEff": "0", "CapBnd": "0", "CapAmb": "0", "NoNewPrivs": "1"}
+    assert r.output.count("refused") == 5 and "MADE" not in r.output and "MOUNTED" not in r.output, r.output
 
 
 def test_no_network(sandbox: Sandbox) -> None:
@@ -261,6 +291,24 @@ def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     assert r.timed_out and r.exit_code is None
     assert "fork refused" in r.output
     assert_gone(token)
+
+
+def test_orphans_are_reaped(sandbox: Sandbox) -> None:
+    """Orphans go to the sandbox's init, which must reap them, or their zombies would use up pids."""
+    code = (
+        "import os, time\n"
+        "for _ in range(40):\n"  # 40 orphans, one at a time, under a limit of 12 processes
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        if os.fork() == 0:\n"
+        "            os._exit(0)\n"  # the grandchild: an orphan once its parent is gone
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    time.sleep(0.02)\n"
+        "print('forked 40')\n"
+    )
+    r = run_py(sandbox, code, pids=12)
+    assert r.exit_code == 0 and "forked 40" in r.output, r.output
 
 
 def test_wall_clock_kills_the_whole_tree(sandbox: Sandbox) -> None:
@@ -374,11 +422,34 @@ def test_unreadable_read_only_mount_is_refused(sandbox: Sandbox, tmp_path: Path)
         sandbox.start(SandboxSpec(argv=["/bin/true"], mounts=[Mount(private, "/data")]))
 
 
+def test_mount_target_through_a_student_symlink_stays_inside(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A writable mount's content is the student's: a symlink there must not steer a later mount
+    point onto the host (the unshare launcher builds the root as root, before pivot_root)."""
+    work, victim, extra = tmp_path / "work", tmp_path / "victim", tmp_path / "extra"
+    for d in (work, victim, extra):
+        d.mkdir(mode=0o755)
+    (work / "link").symlink_to(victim)
+    spec = SandboxSpec(argv=["/bin/true"], wall_clock_s=20,
+                       mounts=[Mount(work, "/work", writable=True), Mount(extra, "/work/link/planted")])
+    try:
+        sandbox.run(spec)  # refusing is fine, as is a mount point made inside the sandbox
+    except LmcourseError:
+        pass
+    assert list(victim.iterdir()) == [], "a mount point was created on the host through the symlink"
+
+
 # -- registry ----------------------------------------------------------------------------------
 
 
+def test_local_picks_bubblewrap_where_present_else_unshare(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = "local-bwrap" if shutil.which("bwrap") else "local-unshare"
+    assert make_sandbox("local").name == expected
+    monkeypatch.setenv("PATH", "/nonexistent")  # no bwrap to be found
+    assert make_sandbox("local").name == "local-unshare"
+
+
 def test_registry_refuses_unknown_and_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(LmcourseError, match="unknown sandbox 'vm'"):
+    with pytest.raises(LmcourseError, match="unknown sandbox 'vm': choose one of local, docker, local-bwrap"):
         get_sandbox("vm")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     problem = DockerSandbox().unavailable()
