@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bench.grading import add_to_results, with_benchmarks
+from ..bench.harness import run_benchmarks
 from ..course import Unit
 from ..errors import LmcourseError
 from ..report import SessionReport
@@ -77,8 +79,12 @@ def grade_one(
         run = _execute(composed, work / "carrier.json", out, unit, workers=workers, scratch=scratch)
         (out / "session.log").write_text(run.output, encoding="utf-8")
         collected = collect(run.report, timed_out=run.timed_out)
+        benches = run_benchmarks(unit, composed.code, sandbox=sandbox)  # [] when the unit declares none
         scored = score(unit, collected, submitted=submitted, execution_time=time.monotonic() - started)
-        results = to_gradescope(unit, scored)
+        scored = with_benchmarks(scored, benches)
+        results = add_to_results(to_gradescope(unit, scored), unit.config, scored, benches)
+        if benches:
+            (out / "bench.json").write_text(json.dumps([b.model_dump(mode="json") for b in benches], indent=1), encoding="utf-8")
         (out / "results.json").write_text(results.to_json(), encoding="utf-8")
         (out / "summary.txt").write_text(results.output or "", encoding="utf-8")
         tests = [t.model_dump() for t in collected.tests]

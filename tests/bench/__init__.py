@@ -1,0 +1,1 @@
+"""Tests of the GPU benchmark harness (lmcourse bench)."""

@@ -1,0 +1,1 @@
+"""A correct but slow attention: every score is materialised in fp32."""

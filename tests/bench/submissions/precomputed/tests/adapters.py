@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+import torch
+from lmc_systems.attention import PrecomputedAttention
+
+
+def get_flashattention_autograd_function_triton() -> type[torch.autograd.Function]:
+    return PrecomputedAttention

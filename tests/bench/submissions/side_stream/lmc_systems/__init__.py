@@ -1,0 +1,1 @@
+"""Gaming: the work goes to another CUDA stream, and the call returns without the caller waiting."""
