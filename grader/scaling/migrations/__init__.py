@@ -1,0 +1,1 @@
+"""Alembic migrations of the training API's database (configured in code by :func:`..db.upgrade`)."""
