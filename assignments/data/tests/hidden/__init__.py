@@ -1,0 +1,1 @@
+"""Hidden tests of the basics unit: other inputs, shapes, seeds, dtypes and edge cases."""
