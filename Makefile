@@ -12,24 +12,25 @@ LMC    := $(BIN)/lmcourse
 DEMO_COURSE ?= tests/minicourse
 DEMO_OUT    ?= out/demo
 JOBS   ?= 2
-# Where `make demo` grades: docker (the production default) or local (bubblewrap).
+# Where `make demo` grades: docker (the production default) or local (bubblewrap, else unshare).
 SANDBOX ?= docker
 
 .PHONY: setup services demo test clean
 
 setup: $(STAMP)
 
-# The sandboxes the grader runs student code in: bubblewrap, Docker Engine and the offline
-# grading image. Needs root (apt-get, dockerd); without it the sandbox tests say why they skip.
+# The sandboxes the grader runs student code in (bubblewrap, Docker Engine, the offline grading
+# image) and the services other tests use (PostgreSQL, Chromium). Needs root (apt-get, dockerd).
 services: setup
-	@if [ "$$(id -u)" -eq 0 ]; then PYTHON=$(BIN)/python bash scripts/install-sandboxes.sh; \
-	else echo "not root: skipping sandbox installation (scripts/install-sandboxes.sh needs root)"; fi
+	@if [ "$$(id -u)" -eq 0 ]; then PYTHON=$(BIN)/python bash scripts/install-sandboxes.sh \
+	&& bash scripts/install-services.sh; \
+	else echo "not root: skipping sandbox and service installation (scripts/install-*.sh need root)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[units,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[units,dev,data,serve,gpu,data_unit]'
 	touch $@
 
 demo: services

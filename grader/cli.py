@@ -268,7 +268,7 @@ def gradescope() -> None:
 @gradescope.command("export")
 @click.argument("unit_name", metavar="UNIT")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("gradescope"), show_default=True, help="Folder the zip goes to, as UNIT-gradescope.zip.")
-@click.option("--sandbox", type=click.Choice(["local", "docker"]), default="local", show_default=True, help="Where run_autograder runs student code; local (bubblewrap) is the one that works inside Gradescope's container.")
+@click.option("--sandbox", type=click.Choice(["local", "docker"]), default="local", show_default=True, help="Where run_autograder runs student code; local (bubblewrap, else unshare) is the one that works inside Gradescope's container.")
 @click.option("-n", "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Tests graded in parallel per submission, each worker in its own sandbox.")
 @click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A prebuilt lmcourse wheel to ship (default: built from this checkout, cached).")
 @json_option
@@ -370,6 +370,17 @@ def data_prepare(name: str, out: Path, tokenize: str | None, size_mb: float | No
     if "tiktoken_check" in result.manifest.notes:
         console.out.print(f"tiktoken: {result.manifest.notes['tiktoken_check']}")
         console.out.print(f"export TIKTOKEN_CACHE_DIR={(result.folder / 'tiktoken').resolve()}", markup=False)
+
+
+# Verb groups with modules of their own; they import LmcourseGroup, json_option and _course from here.
+from .cli_leaderboard import leaderboard  # noqa: E402
+
+from .cli_bench import bench  # noqa: E402
+from .cli_scaling import scaling  # noqa: E402
+
+cli.add_command(leaderboard)
+cli.add_command(bench)
+cli.add_command(scaling)
 
 
 def main() -> None:

@@ -20,10 +20,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from ..leaderboard.config import BoardRules
+from .bench.spec import BenchmarkSpec
 from .errors import ConfigError
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -85,6 +88,53 @@ class UnitSchedule(_Strict):
         return self
 
 
+class SlurmConfig(_Strict):
+    """``course.yaml`` ``slurm:``: how ``lmcourse grade --executor slurm`` asks a cluster for its jobs.
+
+    Unset resources follow the unit's grading limits (see ``docs/slurm.md``).
+    """
+
+    partition: str | None = Field(None, description="Partition (queue) the jobs go to; default: the cluster's default.")
+    account: str | None = Field(None, description="Account the jobs are charged to (sbatch --account).")
+    time_limit: str | None = Field(
+        None,
+        pattern=r"^(\d+-)?\d+(:\d+){0,2}$",
+        description="Slurm time limit per job (e.g. '45', '1:30:00', '1-00:00:00'); default: the unit's "
+        "total_timeout_s plus 5 minutes.",
+    )
+    mem_mb: int | None = Field(
+        None, gt=0, description="Memory per job in MiB; default: the unit's memory_mb plus 2048 for the grader."
+    )
+    cpus: int | None = Field(None, gt=0, description="CPUs per job; default: the unit's cpus (rounded up) plus 1.")
+    gpus: int | None = Field(
+        None, ge=0, description="GPUs per job, as gres; default: 1 if the unit needs a GPU, else 0."
+    )
+    gpu_type: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$", description="GPU type for gres, e.g. 'a100' gives --gres=gpu:a100:N."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="More sbatch options, one per item, e.g. '--qos=course' or '--constraint=avx2'."
+    )
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Shell lines each job runs before grading, e.g. 'module load python/3.11'.",
+    )
+    work_dir: Path | None = Field(
+        None, description="Shared folder for job scripts, logs and results; default: OUT/.slurm of the batch."
+    )
+    python: str | None = Field(
+        None, description="Python on the nodes with lmcourse installed; default: the one running lmcourse."
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _options(cls, args: list[str]) -> list[str]:
+        for arg in args:
+            if not arg.startswith("-") or "\n" in arg:
+                raise ValueError(f"each extra sbatch argument must be one option starting with '-', got {arg!r}")
+        return args
+
+
 class CourseConfig(_Strict):
     """``course.yaml`` at the root of a course."""
 
@@ -99,6 +149,7 @@ class CourseConfig(_Strict):
     )
     late_policy: LatePolicy = Field(default_factory=LatePolicy)
     limits: Limits = Field(default_factory=Limits, description="Default grading limits; units may override.")
+    slurm: SlurmConfig | None = Field(None, description="Where `lmcourse grade --executor slurm` sends its jobs.")
 
     @field_validator("units")
     @classmethod
@@ -153,6 +204,9 @@ class UnitConfig(_Strict):
         None, pattern=IDENTIFIER, description="Student package name; defaults to '<prefix>_<name>'."
     )
     problems: list[Problem] = Field(min_length=1)
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=list, description="GPU timings of the problems of kind 'benchmark' (docs/bench.md)."
+    )
     student_files: list[str] = Field(
         default_factory=lambda: ["{package}/**", "tests/adapters.py"],
         description="Globs of the files a student owns and submits; '{package}' is substituted.",
@@ -162,6 +216,18 @@ class UnitConfig(_Strict):
     dependencies: list[str] = Field(
         default_factory=list, description="Python requirements of the handout (PEP 508)."
     )
+    leaderboard: BoardRules | None = Field(
+        None, description="The unit's perplexity leaderboard, if it has one: what is evaluated and what is accepted."
+    )
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmarks_time_benchmark_problems(cls, benchmarks: list[BenchmarkSpec], info: ValidationInfo) -> list[BenchmarkSpec]:
+        kinds = {p.name: p.kind for p in info.data.get("problems", [])}
+        for b in benchmarks:
+            if kinds.get(b.problem) is not ProblemKind.benchmark:
+                raise ValueError(f"{b.problem!r} is not a problem of kind 'benchmark'")
+        return benchmarks
 
     @field_validator("problems")
     @classmethod

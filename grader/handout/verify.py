@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import ProblemKind
 from ..course import Unit
 from ..report import SessionReport
 from ..runner import run_pytest
@@ -89,7 +90,8 @@ def _check_reference(unit: Unit, report: SessionReport, result: Verification) ->
     result.reference_failures += [f"{e.nodeid}: collection error: {e.message}" for e in report.collection_errors]
     result.unmapped = [t.nodeid for t in report.tests if t.problem not in problems]
     graded = {t.problem for t in report.tests}
-    result.untested = [p.name for p in unit.config.problems if p.graded_by_tests and p.name not in graded]
+    # Benchmark and leaderboard problems are graded by `lmcourse bench` and the leaderboard, not by tests.
+    result.untested = [p.name for p in unit.config.problems if p.kind is ProblemKind.code and p.name not in graded]
 
 
 def _check_stubs(report: SessionReport, result: Verification) -> None:
