@@ -1,9 +1,11 @@
-"""Grade many submissions: a process pool, a journal, and exactly one result per submission.
+"""Grade many submissions: an executor, a journal, and exactly one result per submission.
 
-Each submission is graded by :func:`.engine.grade_one` in a pool worker into
-``out/<id>.partial/``, renamed to ``out/<id>/`` when complete; only then does the parent record it
-in the journal. Pool workers (and their pytest sessions) die with the parent, so after ``kill -9``
-nothing keeps running unseen, and the next run regrades exactly the unrecorded submissions.
+Each submission is graded by :func:`.engine.grade_one` into ``out/<id>.partial/``, renamed to
+``out/<id>/`` when complete; only then is it recorded in the journal. Where the gradings run is
+the executor's business: :class:`InlineExecutor` here (a process pool on this machine) or
+:class:`.slurm_batch.SlurmExecutor` (one Slurm job each). Inline pool workers (and their pytest
+sessions) die with the parent, so after ``kill -9`` nothing keeps running unseen, and the next run
+regrades exactly the unrecorded submissions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..course import Course, Unit
 from ..errors import LmcourseError
@@ -27,6 +30,13 @@ from .journal import Journal, Row
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 JOURNAL = "journal.sqlite"
 Progress = Callable[[Row, int, int], None]  # (finished row, done so far, total)
+
+
+class Executor(Protocol):
+    """Runs the gradings of a batch and records each result in the journal as it comes."""
+
+    def run(self, unit: Unit, todo: list[Row], out: Path, journal: Journal, *, sandbox: str,
+            progress: Progress | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,12 @@ def grade_batch(
     jobs: int = 2,
     regrade: list[str] | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> list[Row]:
-    """Grade every submission not yet recorded in ``out/journal.sqlite``; returns all rows."""
+    """Grade every submission not yet recorded in ``out/journal.sqlite``; returns all rows.
+
+    ``executor`` defaults to an :class:`InlineExecutor` of ``jobs`` processes.
+    """
     from ..sandbox.registry import get_sandbox
 
     get_sandbox(sandbox)
@@ -112,13 +126,44 @@ def grade_batch(
     try:
         journal.add([(s.id, str(s.path), s.submitted.isoformat() if s.submitted else None) for s in subs.values()])
         journal.recover()
+        if busy := sorted(set(regrade or []) & {r.id for r in journal.in_jobs()}):
+            raise LmcourseError(f"--regrade names submissions still in Slurm jobs: {', '.join(busy)}; let them finish first.")
         if unknown := journal.regrade(regrade or []):
             raise LmcourseError(f"--regrade names unknown submissions: {', '.join(unknown)}.")
         todo = [row for row in journal.pending() if row.id in subs]
-        _run_pool(unit, todo, out, journal, sandbox=sandbox, jobs=jobs, progress=progress)
+        executor = executor or InlineExecutor(jobs)
+        executor.run(unit, todo, out, journal, sandbox=sandbox, progress=progress)
         return journal.rows()
     finally:
         journal.close()
+
+
+@dataclass(frozen=True)
+class InlineExecutor:
+    """A process pool of ``jobs`` workers on this machine."""
+
+    jobs: int = 2
+
+    def run(self, unit: Unit, todo: list[Row], out: Path, journal: Journal, *, sandbox: str,
+            progress: Progress | None) -> None:
+        if in_jobs := journal.in_jobs():
+            names = ", ".join(r.id for r in in_jobs[:5]) + (", ..." if len(in_jobs) > 5 else "")
+            raise LmcourseError(
+                f"{len(in_jobs)} submissions of {out} are in Slurm jobs an earlier run submitted ({names}): "
+                "finish the batch with --executor slurm."
+            )
+        _run_pool(unit, todo, out, journal, sandbox=sandbox, jobs=self.jobs, progress=progress)
+
+
+def make_executor(name: str, *, jobs: int = 2, watch: bool = False) -> Executor:
+    """The executor ``lmcourse grade --executor NAME`` means; ``watch`` matters only to ``slurm``."""
+    if name == "slurm":
+        from .slurm_batch import SlurmExecutor
+
+        return SlurmExecutor(watch=watch)
+    if name != "inline":
+        raise LmcourseError(f"unknown executor '{name}' (choose inline or slurm).")
+    return InlineExecutor(jobs)
 
 
 def _run_pool(unit: Unit, todo: list[Row], out: Path, journal: Journal, *, sandbox: str, jobs: int, progress: Progress | None) -> None:
@@ -131,7 +176,7 @@ def _run_pool(unit: Unit, todo: list[Row], out: Path, journal: Journal, *, sandb
             while queue and len(running) < jobs:  # a row is 'running' only once a worker has it
                 row = queue.pop()
                 journal.start(row.id)
-                future = pool.submit(_grade_into, str(unit.course.root), unit.name, row, str(out), sandbox)
+                future = pool.submit(_grade_into, str(unit.course.root), unit.name, row, out, sandbox)
                 running[future] = row
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -148,30 +193,53 @@ def _record(journal: Journal, row: Row, future: Future[dict[str, object]]) -> No
     except Exception as exc:  # the worker process itself died
         journal.fail(row.id, error=f"grading crashed: {exc}", seconds=0.0)
         return
+    record(journal, row.id, outcome)
+
+
+def record(journal: Journal, sub_id: str, outcome: dict[str, object]) -> None:
+    """Write a grading's outcome (see :func:`grade_partial`) into the journal."""
     if "error" in outcome:
-        journal.fail(row.id, error=str(outcome["error"]), seconds=float(outcome["seconds"]))  # type: ignore[arg-type]
+        journal.fail(sub_id, error=str(outcome["error"]), seconds=float(outcome["seconds"]))  # type: ignore[arg-type]
     else:
-        journal.finish(row.id, score=outcome["score"], possible=outcome["possible"], days_late=outcome["days_late"], seconds=outcome["seconds"])  # type: ignore[arg-type]
+        journal.finish(sub_id, score=outcome["score"], possible=outcome["possible"], days_late=outcome["days_late"], seconds=outcome["seconds"])  # type: ignore[arg-type]
 
 
-def _grade_into(course_root: str, unit_name: str, row: Row, out: str, sandbox: str) -> dict[str, object]:
+def _grade_into(course_root: str, unit_name: str, row: Row, out: Path, sandbox: str) -> dict[str, object]:
     """In a pool worker: grade one submission into ``out/<id>/``, published by one rename."""
+    outcome = grade_partial(course_root, unit_name, row.id, row.path, row.submitted, out, sandbox)
+    if "error" not in outcome:
+        publish(out, row.id)
+    return outcome
+
+
+def publish(out: Path, sub_id: str) -> None:
+    """Rename a complete ``out/<id>.partial/`` to ``out/<id>/``, replacing an earlier result."""
+    final, partial = out / sub_id, out / f"{sub_id}.partial"
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+
+
+def grade_partial(course_root: str, unit_name: str, sub_id: str, path: str, submitted_at: str | None,
+                  out: Path, sandbox: str) -> dict[str, object]:
+    """Grade one submission into ``out/<id>.partial/``; the outcome is plain data (JSON-able).
+
+    ``{"score", "possible", "days_late", "seconds"}`` when graded, ``{"error", "seconds"}`` when it
+    could not be (one sentence; an internal error leaves its traceback in the partial folder).
+    """
     from .engine import grade_one
 
     started = time.monotonic()
-    final, partial = Path(out) / row.id, Path(out) / f"{row.id}.partial"
+    partial = out / f"{sub_id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
         unit = Course.load(Path(course_root)).unit(unit_name)
-        submitted = dt.datetime.fromisoformat(row.submitted) if row.submitted else None
-        graded = grade_one(Path(row.path), unit, partial, sandbox=sandbox, workers=1, submitted=submitted)
+        submitted = dt.datetime.fromisoformat(submitted_at) if submitted_at else None
+        graded = grade_one(Path(path), unit, partial, sandbox=sandbox, workers=1, submitted=submitted)
     except LmcourseError as exc:
         return {"error": str(exc), "seconds": time.monotonic() - started}
     except Exception as exc:
         partial.mkdir(parents=True, exist_ok=True)
         (partial / "internal-error.txt").write_text(traceback.format_exc())
         return {"error": f"internal error ({type(exc).__name__}: {exc}); see {partial / 'internal-error.txt'}", "seconds": time.monotonic() - started}
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
     scored = graded.scored
     return {"score": scored.score, "possible": scored.possible, "days_late": scored.days_late, "seconds": time.monotonic() - started}
