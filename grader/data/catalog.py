@@ -72,7 +72,7 @@ class Dataset(_Model):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str
-    kind: Literal["text", "tokenizer"] = "text"
+    kind: Literal["text", "tokenizer", "math"] = "text"
     sources: list[Source]
     valid_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
 
@@ -171,6 +171,14 @@ CATALOG: dict[str, Dataset] = {
             kind="tokenizer",
             sources=[_GPT2_FILES, _WHISPER],
             valid_fraction=0.0,
+        ),
+        Dataset(
+            name="math",
+            description="GSM8K-style problems from reasoning-gym's gsm_symbolic templates (fixed seed, split by "
+            "question hash) and the 270 CHAMP competition problems; pins live in grader/data/math.py.",
+            kind="math",
+            sources=[],
+            valid_fraction=1 / 16,
         ),
     )
 }

@@ -70,6 +70,12 @@ def prepare(
         sources, files, notes = gpt2.build(spec, folder, cache=cache, download=download)
         manifest = Manifest(dataset=spec.name, description=spec.description, kind=spec.kind,
                             sources=sources, files=files, notes=notes)
+    elif spec.kind == "math":
+        if tokenize is not None or size_mb is not None or seed is not None:
+            raise LmcourseError(f"Dataset {spec.name} takes no tokenizer, size or seed.")
+        from .math import build as build_math  # math imports this package's catalog
+
+        manifest = build_math(folder, cache=cache, download=download)
     else:
         if (size_mb is not None or seed is not None) and not any(isinstance(s, StoriesSource) for s in spec.sources):
             raise LmcourseError(f"Dataset {spec.name} has no story generator: a size or a seed does not apply to it.")

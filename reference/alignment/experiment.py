@@ -1,0 +1,57 @@
+"""What every training script shares: arguments, seeding, the JSONL log and safetensors checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def base_arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", required=True, help="folder of a Hugging Face causal LM (config + safetensors)")
+    parser.add_argument("--tokenizer", help="tokenizer folder (default: --model)")
+    parser.add_argument("--train", required=True, help="JSONL problems: data/math/train.jsonl")
+    parser.add_argument("--valid", required=True, help="JSONL problems: data/math/valid.jsonl")
+    parser.add_argument("--out", required=True, help="run folder: log.jsonl and checkpoints")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--eval-problems", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16" if torch.cuda.is_available() else "float32")
+    return parser
+
+
+def seed_everything(seed: int) -> random.Random:
+    torch.manual_seed(seed)
+    return random.Random(seed)
+
+
+class RunLog:
+    """Appends one JSON object per event to ``out/log.jsonl`` and echoes a short line."""
+
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / "log.jsonl"
+        self.started = time.perf_counter()
+
+    def write(self, step: int, **values: Any) -> None:
+        record = {"step": step, "elapsed_s": round(time.perf_counter() - self.started, 2), **values}
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
+
+
+def save_checkpoint(model: nn.Module, tokenizer: Any, folder: Path) -> None:
+    """The weights as safetensors with the config and tokenizer: a folder ``from_pretrained`` loads."""
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
