@@ -20,17 +20,18 @@ SANDBOX ?= docker
 setup: $(STAMP)
 
 # The sandboxes the grader runs student code in (bubblewrap, Docker Engine, the offline grading
-# image) and the services other tests use (PostgreSQL, Chromium). Needs root (apt-get, dockerd).
+# image), the services other tests use (PostgreSQL, Chromium), and a one-node Slurm cluster
+# (munged, slurmctld, slurmd) for the slurm executor. Needs root (apt-get, dockerd).
 services: setup
 	@if [ "$$(id -u)" -eq 0 ]; then PYTHON=$(BIN)/python bash scripts/install-sandboxes.sh \
-	&& bash scripts/install-services.sh; \
+	&& bash scripts/install-services.sh && bash scripts/install-slurm.sh; \
 	else echo "not root: skipping sandbox and service installation (scripts/install-*.sh need root)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[units,dev,data,serve,gpu,data_unit]'
+	$(BIN)/python -m pip install --quiet -e '.[units,dev,data,serve,gpu,data_unit,alignment]'
 	touch $@
 
 demo: services

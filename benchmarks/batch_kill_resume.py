@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_throughput import make_submissions
+
 from lmcourse.grader.course import Course
 
 REPO = Path(__file__).resolve().parent.parent

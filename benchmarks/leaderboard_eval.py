@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, machine, median
+
 from lmcourse.grader.course import Course
 from lmcourse.leaderboard.architecture import build_model, parameter_count
 from lmcourse.leaderboard.config import BoardRules, ModelConfig

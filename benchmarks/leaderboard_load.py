@@ -40,12 +40,13 @@ import httpx
 import psycopg
 import torch
 from _common import machine
+from safetensors.torch import save
+
 from lmcourse.leaderboard.architecture import tensor_shapes
 from lmcourse.leaderboard.checkpoint import SubmissionFiles
 from lmcourse.leaderboard.config import BoardRules, ModelConfig
 from lmcourse.leaderboard.db import parse_url
 from lmcourse.leaderboard.evaluate import Evaluation
-from safetensors.torch import save
 
 BOARD = "basics"
 CONFIG = ModelConfig(vocab_size=257, context_length=64, d_model=32, num_layers=2, num_heads=4, d_ff=64,
@@ -72,6 +73,7 @@ class StandInEvaluator:
 def serve(db: str, fd: int, evaluations: int, eval_seconds: float) -> None:
     """The child process: the app on the listening socket ``fd`` until SIGTERM."""
     import uvicorn
+
     from lmcourse.leaderboard.store import Store
     from lmcourse.leaderboard.web import create_app
 
@@ -208,8 +210,9 @@ def load(url: str, tokens: dict[str, str], args: argparse.Namespace) -> dict[str
 
 def check(db: str, answers: list[tuple[int, int, int | None]], students: int) -> dict[str, Any]:
     """Rows in the database against what the API accepted: one per distinct checkpoint, none lost."""
-    from lmcourse.leaderboard.db import Submission, make_engine
     from sqlalchemy import func, select
+
+    from lmcourse.leaderboard.db import Submission, make_engine
 
     engine = make_engine(db)
     try:

@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
+
 from lmcourse.grader.scaling.config import ExperimentConfig
 from lmcourse.grader.scaling.server import ServerSettings, build_service
 

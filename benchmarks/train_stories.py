@@ -88,7 +88,7 @@ def write_samples(train, decoding, tok, run: Path, path: Path, result: dict) -> 
     model.load_state_dict(load_file(run / "model.safetensors"))
     model.eval()
     eos = tok.encode("<|endoftext|>")[0]
-    lines = [f"# Samples from the reference LM trained on generated stories\n",
+    lines = ["# Samples from the reference LM trained on generated stories\n",
              f"Final train loss {result.get('train_loss')}, validation loss {result.get('val_loss')} "
              f"after {result.get('step')} steps ({result.get('elapsed_s')} s on the CPU).\n"]
     for prompt in PROMPTS:

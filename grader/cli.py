@@ -195,22 +195,25 @@ def submit(ctx: click.Context, out: Path | None, no_check: bool, as_json: bool) 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("graded"), show_default=True, help="Results folder (a batch gets one subfolder per student, a journal, gradebook.csv and report.html).")
 @click.option("-n", "--workers", default="2", show_default=True, help="One submission: tests run in parallel, each with its own sandbox.")
 @click.option("-j", "--jobs", default=2, show_default=True, help="A batch: submissions graded in parallel.")
+@click.option("--executor", type=click.Choice(["inline", "slurm"]), default="inline", show_default=True, help="A batch: a process pool here, or one Slurm job per submission (course.yaml's slurm: section; see docs/slurm.md).")
+@click.option("--watch", is_flag=True, help="With --executor slurm: wait for every job, with a progress bar (Ctrl-C cancels the jobs); without it, submit, record what has finished, and return.")
 @click.option("--regrade", multiple=True, metavar="STUDENT", help="A batch: grade these again even if already graded (repeatable).")
 @click.option("--submitted-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]), help="One submission: its time, for the late policy (ISO 8601 with offset; default: on time).")
 @json_option
 @click.pass_context
-def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, jobs: int, regrade: tuple[str, ...], submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, out: Path, workers: str, jobs: int, executor: str, watch: bool, regrade: tuple[str, ...], submitted_at, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Grade SUBMISSION against the unit's hidden tests in a sandbox.
 
     SUBMISSION is one submission (zip, tar or folder) or a batch: a folder of them (named by
     student) or a CSV with columns student, path[, submitted_at]. A batch keeps a journal in OUT:
-    run it again after an interruption and it grades only what was not recorded.
+    run it again after an interruption and it grades only what was not recorded. With
+    --executor slurm, a run without --watch submits the jobs and returns; run it again to collect.
     """
-    from .grading.batch import is_batch
+    from .grading.batch import is_batch, make_executor
 
     unit = _course(ctx).unit(unit_name)
     if is_batch(submission, unit):
-        _grade_batch(ctx, unit, submission, out, sandbox, jobs, list(regrade), as_json)
+        _grade_batch(ctx, unit, submission, out, sandbox, make_executor(executor, jobs=jobs, watch=watch), list(regrade), as_json)
         return
     from .grading.engine import grade_one
 
@@ -226,7 +229,7 @@ def grade(ctx: click.Context, submission: Path, unit_name: str, sandbox: str, ou
         ctx.exit(FOUND_FAILURES)
 
 
-def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str, jobs: int, regrade: list[str], as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str, executor, regrade: list[str], as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -246,14 +249,18 @@ def _grade_batch(ctx: click.Context, unit, source: Path, out: Path, sandbox: str
         def advance(row, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
             bar.update(task, completed=done, total=total, description=f"{row.id}: {row.state}")
 
-        rows = grade_batch(unit, source, out, sandbox=sandbox, jobs=jobs, regrade=regrade, progress=advance)
+        rows = grade_batch(unit, source, out, sandbox=sandbox, executor=executor, regrade=regrade, progress=advance)
     write_gradebook(rows, out / "gradebook.csv")
     report = write_report(unit, rows, out)
     errors = [r for r in rows if r.state == "error"]
+    running = [r for r in rows if r.state == "running"]
     if as_json:
         console.emit_json({"gradebook": str(out / "gradebook.csv"), "report": str(report), "submissions": [r.__dict__ for r in rows]})
     else:
-        console.out.print(f"graded {len(rows) - len(errors)} of {len(rows)}; gradebook {out / 'gradebook.csv'}; report {report}")
+        done = len(rows) - len(errors) - len(running)
+        console.out.print(f"graded {done} of {len(rows)}; gradebook {out / 'gradebook.csv'}; report {report}")
+        if running:
+            console.out.print(f"{len(running)} still in Slurm jobs: run the same command again (or with --watch) to collect them.")
         for r in errors:
             console.out.print(f"  [red]not graded[/] {r.id}: {r.error}", markup=True)
     if errors:
@@ -373,9 +380,8 @@ def data_prepare(name: str, out: Path, tokenize: str | None, size_mb: float | No
 
 
 # Verb groups with modules of their own; they import LmcourseGroup, json_option and _course from here.
-from .cli_leaderboard import leaderboard  # noqa: E402
-
 from .cli_bench import bench  # noqa: E402
+from .cli_leaderboard import leaderboard  # noqa: E402
 from .cli_scaling import scaling  # noqa: E402
 
 cli.add_command(leaderboard)

@@ -374,6 +374,7 @@ def serve(ctx: click.Context, db: str | None, host: str, port: int, title: str |
     lmcourse leaderboard serve --host 0.0.0.0 --db postgresql://lb@dbhost/leaderboard --device cuda
     """
     import uvicorn
+
     from lmcourse.leaderboard.evaluate import evaluate_submission
     from lmcourse.leaderboard.web.app import create_app
 

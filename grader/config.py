@@ -94,7 +94,7 @@ class SlurmConfig(_Strict):
     Unset resources follow the unit's grading limits (see ``docs/slurm.md``).
     """
 
-    partition: str | None = Field(None, description="Partition (queue) the jobs go to; default: the cluster's default.")
+    partition: str | None = Field(None, description="Partition (queue) the jobs go to; default: the cluster's.")
     account: str | None = Field(None, description="Account the jobs are charged to (sbatch --account).")
     time_limit: str | None = Field(
         None,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.grader.handout.archive import sha256_file

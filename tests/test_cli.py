@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from lmcourse.grader.cli import cli
 
 from .helpers import invoke, run_lmcourse

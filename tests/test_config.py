@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.config import CourseConfig, UnitConfig, load_yaml_model
 from lmcourse.grader.course import Course
 from lmcourse.grader.errors import ConfigError

@@ -6,6 +6,7 @@ import asyncio
 import textwrap
 
 import pytest
+
 from lmcourse.grader.errors import MarkerError
 from lmcourse.grader.markers import (
     Region,

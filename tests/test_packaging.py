@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.handout.leaks import Matcher, fingerprints, normalize
 

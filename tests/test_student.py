@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.handout.build import build
 

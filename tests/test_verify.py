@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.handout.build import build
 from lmcourse.grader.handout.leaks import fingerprints, scan

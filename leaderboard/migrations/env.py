@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from lmcourse.leaderboard.db import Base, make_engine
 from sqlalchemy import Connection
+
+from lmcourse.leaderboard.db import Base, make_engine
 
 
 def run(connection: Connection) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from lmcourse.grader.course import Course, Unit
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.grader.grading.engine import Graded, grade_one

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lmcourse.grader.grading.engine import Graded
 
 #: Points of each code problem of the toy unit (the written one is graded by staff).

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.errors import LmcourseError, SubmissionError
 
 from .kit import assert_scores

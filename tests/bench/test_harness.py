@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from lmcourse.grader.bench import grading
 from lmcourse.grader.bench.harness import benchmark, cuda_available
 from lmcourse.grader.bench.measurements import ProbeReport, stats

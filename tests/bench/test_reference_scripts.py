@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.bench.harness import cuda_available
 
 from .scripts import run_script

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.data import SEPARATOR, prepare, read_documents
 from lmcourse.grader.data.manifest import read_manifest
 from lmcourse.grader.data.stories import (

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.gradescope import export, wheel_cache
 from lmcourse.grader.handout.build import build

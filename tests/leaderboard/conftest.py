@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from lmcourse.leaderboard.store import Store
 
 from ..postgres import PostgresCluster, PostgresMissing

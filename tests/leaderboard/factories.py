@@ -14,13 +14,14 @@ import threading
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.data.corpus import SEPARATOR
 from lmcourse.leaderboard.architecture import tensor_shapes
 from lmcourse.leaderboard.checkpoint import EOT, SubmissionFiles, tokenizer_files
 from lmcourse.leaderboard.config import BoardRules, ModelConfig
 from lmcourse.leaderboard.evaluate import Evaluation
-from safetensors.torch import save
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(vocab_size=257, context_length=16, d_model=16, num_layers=1, num_heads=2, d_ff=32,

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
 from lmcourse.leaderboard.store import Store
 from lmcourse.leaderboard.web import create_app
-from playwright.sync_api import Browser, Page, sync_playwright
 
 from .webkit import BOARD, LiveServer, PlantedScore, Roster, checkpoint, files, live_server, open_roster
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save
+
 from lmcourse.grader.course import Course
 from lmcourse.leaderboard.architecture import build_model, parameter_count, reference_package, tensor_shapes
 from lmcourse.leaderboard.checkpoint import (
@@ -24,7 +26,6 @@ from lmcourse.leaderboard.checkpoint import (
     training_log,
 )
 from lmcourse.leaderboard.config import BoardRules, ModelConfig
-from safetensors.torch import save
 
 from ..helpers import REPO
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+
 from lmcourse.grader.cli import cli  # noqa: F401  (imported first: cli_leaderboard imports from it)
 from lmcourse.grader.cli_leaderboard import leaderboard
 

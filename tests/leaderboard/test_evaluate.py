@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.leaderboard.architecture import build_model, load_weights, reference_package, tensor_shapes
@@ -37,7 +39,6 @@ from lmcourse.leaderboard.evaluate import (
     validation_documents,
     window_nats,
 )
-from safetensors.torch import save
 
 from ..helpers import REPO
 

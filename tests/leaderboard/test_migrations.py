@@ -7,11 +7,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.leaderboard import migrations
 from lmcourse.leaderboard.db import Base, make_engine
 from lmcourse.leaderboard.store import Store
-from sqlalchemy import inspect, text
 
 from .factories import DAY, RULES, FixedEvaluator, submission
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save
+from sqlalchemy import create_engine, func, select, text
+
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.leaderboard.checkpoint import SubmissionFiles, SubmissionRejected
 from lmcourse.leaderboard.db import Result, Submission, Token, parse_url
@@ -27,8 +30,6 @@ from lmcourse.leaderboard.store import (
     UnknownEntry,
     WeightsTaken,
 )
-from safetensors.torch import save
-from sqlalchemy import create_engine, func, select, text
 
 from .factories import (
     DAY,

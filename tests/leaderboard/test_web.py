@@ -15,13 +15,14 @@ import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
+
 from lmcourse.leaderboard.checkpoint import SubmissionFiles, submission_from_bytes
 from lmcourse.leaderboard.config import BoardRules
 from lmcourse.leaderboard.curves import EmptyLog, learning_curve_png, read_log
 from lmcourse.leaderboard.evaluate import Evaluation, evaluate_submission
 from lmcourse.leaderboard.store import Store
 from lmcourse.leaderboard.web import create_app
-from PIL import Image
 
 from .factories import byte_tokenizer, course_with_board, write_validation_text
 from .webkit import BOARD, RULES, PlantedScore, Roster, checkpoint, files, live_server, open_roster, ranking_rows

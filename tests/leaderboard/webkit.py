@@ -18,11 +18,12 @@ from html.parser import HTMLParser
 
 import uvicorn
 from fastapi import FastAPI
+from safetensors.torch import load, save
+
 from lmcourse.leaderboard.checkpoint import SubmissionFiles
 from lmcourse.leaderboard.config import BoardRules, ModelConfig
 from lmcourse.leaderboard.evaluate import Evaluation
 from lmcourse.leaderboard.store import Store
-from safetensors.torch import load, save
 
 from .factories import TINY, byte_tokenizer, tensors
 

@@ -9,6 +9,7 @@ prepared by scripts/install-sandboxes.sh before the venv existed still runs the 
 from __future__ import annotations
 
 import pytest
+
 from lmcourse.grader.sandbox.base import Sandbox
 from lmcourse.grader.sandbox.registry import IMPLEMENTATIONS, make_sandbox
 

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.errors import LmcourseError
 from lmcourse.grader.sandbox.base import Mount, Sandbox, SandboxResult, SandboxSpec
 from lmcourse.grader.sandbox.cgroup import CgroupV1

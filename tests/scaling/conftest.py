@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+
 from lmcourse.grader.scaling.app import create_app
 from lmcourse.grader.scaling.backends import Backend, SimulatedBackend
 from lmcourse.grader.scaling.challenge import Challenge, load_challenge

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from lmcourse.grader.scaling.client import ScalingAPIError, ScalingClient
 
 from .conftest import LiveServer

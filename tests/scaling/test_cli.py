@@ -20,6 +20,7 @@ import click
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+
 from lmcourse.grader.cli import LmcourseGroup
 from lmcourse.grader.cli_scaling import scaling
 from lmcourse.grader.config import Problem

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lmcourse.grader.scaling.config import ExperimentConfig, FinalPrediction, shape_for
 from pydantic import ValidationError
+
+from lmcourse.grader.scaling.config import ExperimentConfig, FinalPrediction, shape_for
 
 GOOD = {"d_model": 256, "num_layers": 4, "num_heads": 4, "batch_size": 32, "learning_rate": 2e-3, "train_tokens": 20_000_000}
 

@@ -9,6 +9,7 @@ import runpy
 
 import numpy as np
 import pytest
+
 from lmcourse.grader.scaling.config import ExperimentConfig, shape_for
 from lmcourse.grader.scaling.law import (
     CHECKPOINTS,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lmcourse.grader.data.stories import generate_stories
 from lmcourse.grader.scaling.backends import RealBackend, RealSettings
 from lmcourse.grader.scaling.config import ExperimentConfig

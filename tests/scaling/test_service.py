@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
+
 from lmcourse.grader.scaling.backends import Backend, Outcome
 from lmcourse.grader.scaling.config import ExperimentConfig, FinalPrediction
 from lmcourse.grader.scaling.db import VERSION_TABLE, Base, Experiment
 from lmcourse.grader.scaling.server import open_database
 from lmcourse.grader.scaling.service import Conflict, Forbidden, Invalid, NotFound, ScalingService, Unauthorized
-from sqlalchemy import select
 
 from .conftest import ServiceFactory
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+
 from lmcourse.grader.course import Course
 from lmcourse.grader.handout.verify import verify
 

@@ -8,12 +8,10 @@ call, under the grader it runs in the sandbox. Producers hold no expected values
 
 from __future__ import annotations
 
-
 # ---- tokenizer producers ----
 # A tokenizer cannot leave the sandbox, so each producer builds one through the adapters, uses
 # it and returns ids, strings or counts. Errors come back as data: the names of the exception
 # classes and the message.
-
 import tempfile  # noqa: E402  (each section of this file keeps its own imports)
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402

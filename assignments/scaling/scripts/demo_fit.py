@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from lmcourse.grader.scaling.config import ExperimentConfig, FinalPrediction, shape_for
 from lmcourse.grader.scaling.law import optimum
 from lmcourse.grader.scaling.server import ServerSettings, build_service

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from lmcourse.grader.scaling.config import ExperimentConfig, shape_for
 from lmcourse.grader.scaling.law import load_law, optimal_batch_tokens, optimal_learning_rate, simulate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from lmcourse.grader.scaling.db import VERSION_TABLE, Base
 
 connection = context.config.attributes["connection"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.scaling.challenge import compute_problem, load_challenge, prediction_metrics
 from lmcourse.grader.scaling.config import FinalPrediction
 from lmcourse.grader.scaling.law import load_law

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lmcourse.grader.scaling.challenge import compute_problem, load_challenge
 from lmcourse.grader.scaling.config import FinalPrediction
 
