@@ -1,4 +1,4 @@
-"""Time a training step of the basics Transformer under data parallelism, gradients synchronised five ways.
+"""Time a training step of the basics Transformer under data parallelism, synchronised seven ways.
 
     python -m lmc_systems.ddp_benchmark                                   # 2 GPUs (NCCL), else the CPU (gloo)
     python -m lmc_systems.ddp_benchmark --size xl --bucket-mb 1 10 100 1000
@@ -10,7 +10,11 @@ Variants, each on ``world_size`` processes training the same model on their own 
 - ``flat``: after backward, every gradient copied into one flat tensor, one all-reduce;
 - ``individual``: :class:`DDPIndividualParameters`, each gradient's all-reduce started by a hook
   during backward;
-- ``bucketed B MB``: :class:`DDPBucketed`, one all-reduce per bucket of at most B MB.
+- ``bucketed B MB``: :class:`DDPBucketed`, one all-reduce per bucket of at most B MB;
+- ``fsdp`` and ``fsdp bf16``: :class:`FSDP` (weights sharded, gathered per layer; gradients
+  reduce-scattered), in fp32 and with bf16 compute;
+- ``individual + sharded AdamW``: the overlapped DDP with :class:`ShardedOptimizer` (ZeRO-1):
+  each rank steps half the parameters, then broadcasts them.
 
 For each: the median step time (forward, backward, gradient synchronisation, AdamW step) and the
 *exposed communication*: the time from the end of backward until the gradients are averaged, the
@@ -41,6 +45,8 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from .benchmark import SIZES, build_model, random_batch, synchronize
 from .ddp import DDPBucketed, DDPIndividualParameters
+from .fsdp import FSDP
+from .sharded_optimizer import ShardedOptimizer
 
 CPU_NOTICE = (
     "note: fewer than 2 CUDA GPUs, so this runs gloo on the CPU: the times compare the variants on "
@@ -56,6 +62,7 @@ class Variant:
     wrap: Callable[[nn.Module], nn.Module]
     start_step: Callable[[nn.Module], None]
     synchronize_gradients: Callable[[nn.Module], None]
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer] = lambda m: torch.optim.AdamW(m.parameters(), lr=1e-4)
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,12 @@ def variants(bucket_sizes_mb: Sequence[float]) -> list[Variant]:
             Variant(f"bucketed {mb:g} MB", lambda m, mb=mb: DDPBucketed(m, mb), lambda m: m.start_step(), finish)
             for mb in bucket_sizes_mb
         ),
+        Variant("fsdp", FSDP, nothing, finish),
+        Variant("fsdp bf16", lambda m: FSDP(m, torch.bfloat16), nothing, finish),
+        Variant(
+            "individual + sharded AdamW", DDPIndividualParameters, nothing, finish,
+            lambda m: ShardedOptimizer(m.parameters(), torch.optim.AdamW, lr=1e-4),
+        ),
     ]
 
 
@@ -110,7 +123,7 @@ def time_variant(
         model = variant.wrap(build_model(SIZES[args.size], args.context_length, device))
     except NotImplementedError:
         return None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = variant.optimizer(model)
     steps, exposed = [], []
     for i in range(args.warmup + args.steps):
         x, y = random_batch(args.batch_size, args.context_length, device)
