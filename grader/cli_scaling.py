@@ -11,6 +11,7 @@ Students (key and server from ``--key``/``--url`` or ``$LMCOURSE_SCALING_KEY``/`
 Staff::
 
     lmcourse scaling serve --db postgresql://... --port 8100
+    lmcourse scaling serve --backend real --executor slurm --train-data ... --val-data ... --vocab-size ...
     lmcourse scaling students add alice        # prints alice's key, once
     lmcourse scaling students list             # every student (instructor key)
 
@@ -34,6 +35,7 @@ from .cli import _course, json_option
 from .errors import LmcourseError
 
 if TYPE_CHECKING:
+    from .config import SlurmConfig
     from .scaling.client import ScalingClient
 
 DB_ENV = "LMCOURSE_SCALING_DB"
@@ -95,13 +97,15 @@ def scaling() -> None:
 @click.option("--val-data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Real backend: uint16 validation tokens.")
 @click.option("--vocab-size", type=click.IntRange(2, 65536), help="Real backend: the tokenizer's vocabulary size.")
 @click.option("--device", default="auto", show_default=True, help="Real backend: where runs train.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Real backend: runs trained at once.")
+@click.option("--executor", type=click.Choice(["inline", "slurm"]), default="inline", show_default=True,
+              help="Real backend: train in child processes here, or in Slurm jobs (resources from course.yaml's slurm: section).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Real backend: runs trained (or Slurm jobs followed) at once.")
 @click.option("--gpu-flops", default=4e14, show_default=True, type=click.FloatRange(min=1.0), help="FLOP/s of one GPU, for budgets in GPU-seconds.")
 @json_option
 @click.pass_context
 def serve(ctx: click.Context, database_url: str, law_path: Path | None, challenge_path: Path | None, backend: str, host: str,
-          port: int, train_data: Path | None, val_data: Path | None, vocab_size: int | None, device: str, workers: int,
-          gpu_flops: float, as_json: bool) -> None:
+          port: int, train_data: Path | None, val_data: Path | None, vocab_size: int | None, device: str, executor: str,
+          workers: int, gpu_flops: float, as_json: bool) -> None:
     """Run the training API server."""
     from .scaling.backends import RealSettings
     from .scaling.server import ServerSettings, build_service
@@ -114,7 +118,8 @@ def serve(ctx: click.Context, database_url: str, law_path: Path | None, challeng
                             device=device, workdir=root)
     settings = ServerSettings.for_course(
         root, challenge_path=challenge_path, law_path=law_path, database_url=database_url, backend=backend, real=real,
-        gpu_flops_per_second=gpu_flops, workers=workers,
+        executor=executor, slurm=_slurm_config(ctx) if executor == "slurm" else None, gpu_flops_per_second=gpu_flops,
+        workers=workers,
     )
     if not settings.challenge_path.is_file():
         raise LmcourseError(f"{settings.challenge_path} does not exist: run inside the course repository or pass --challenge.")
@@ -125,6 +130,16 @@ def serve(ctx: click.Context, database_url: str, law_path: Path | None, challeng
     if as_json:  # one line a supervisor can read before the access log starts
         console.emit_json({"url": f"http://{host}:{port}/", "backend": backend})
     run_server(build_service(settings), host, port, quiet=as_json)
+
+
+def _slurm_config(ctx: click.Context) -> SlurmConfig:
+    """``course.yaml``'s ``slurm:`` section; outside a course (or without one), Slurm's defaults."""
+    from .config import SlurmConfig as Config
+
+    try:
+        return _course(ctx).config.slurm or Config()
+    except LmcourseError:
+        return Config()
 
 
 def _course_root(ctx: click.Context) -> Path:

@@ -108,6 +108,10 @@ class Experiment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The batch job training it (real backend on Slurm): the name is chosen and stored before
+    # ``sbatch``, the id right after, so a restarted server follows the job instead of starting another.
+    job_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     losses: Mapped[list[Loss]] = relationship(
         order_by="Loss.tokens", cascade="all, delete-orphan", back_populates="experiment"
@@ -175,11 +179,11 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITER_OPTION: True})
 
 
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (default: the newest migration)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("version_table", VERSION_TABLE)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

@@ -5,6 +5,9 @@ In a course repository the staff files sit at fixed places, found from the cours
 - ``assignments/scaling/tests/hidden/hidden_law.yaml``: the law the simulator follows (secret;
   beside the hidden tests, which grade predictions with it);
 - ``assignments/scaling/fixtures/challenge.yaml``: the public rules (target, budget, bands).
+
+The real backend trains in child processes of the server (``executor="inline"``) or in Slurm jobs
+(``executor="slurm"``, asking for what ``course.yaml``'s ``slurm:`` section sets; see ``docs/slurm.md``).
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from ..config import SlurmConfig
 from ..errors import LmcourseError
+from ..slurm import Slurm
 from .backends import Backend, RealBackend, RealSettings, SimulatedBackend
 from .challenge import load_challenge
 from .db import make_engine, upgrade
 from .law import HiddenLaw, load_law
 from .service import ScalingService
+from .slurm_runs import SlurmBackend, slurm_resources
 
 LAW_PATH = Path("assignments/scaling/tests/hidden/hidden_law.yaml")
 CHALLENGE_PATH = Path("assignments/scaling/fixtures/challenge.yaml")
 DEFAULT_DATABASE = "sqlite:///scaling.db"
+RUNS_DIR = Path("out/scaling-runs")  # Slurm runs' folders, under the course root unless slurm.work_dir is set
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class ServerSettings:
     database_url: str = DEFAULT_DATABASE
     backend: Literal["simulated", "real"] = "simulated"
     real: RealSettings | None = None
+    executor: Literal["inline", "slurm"] = "inline"  # where the real backend trains
+    slurm: SlurmConfig | None = None  # course.yaml's slurm: section, for executor="slurm"
     gpu_flops_per_second: float = 4e14  # converts FLOPs to GPU-seconds for budgets kept in GPU-seconds
     workers: int = 1  # concurrent real training runs
 
@@ -75,10 +84,20 @@ def _backend(settings: ServerSettings, law: HiddenLaw | None, context_length: in
     if settings.backend == "real":
         if settings.real is None:
             raise LmcourseError("the real backend needs training data: pass --train-data, --val-data and --vocab-size.")
+        if settings.executor == "slurm":
+            return _slurm_backend(settings.real, settings.slurm or SlurmConfig(), context_length)
         return RealBackend(settings.real, context_length)
     if law is None:
         raise LmcourseError("the simulated backend needs the hidden law: pass --law PATH.")
     return SimulatedBackend(law, context_length)
+
+
+def _slurm_backend(real: RealSettings, config: SlurmConfig, context_length: int) -> SlurmBackend:
+    slurm = Slurm()
+    slurm.check()
+    work_dir = config.work_dir / "scaling" if config.work_dir else real.workdir / RUNS_DIR
+    return SlurmBackend(real, context_length, resources=slurm_resources(config, real), work_dir=work_dir,
+                        python=config.python, slurm=slurm)
 
 
 def serve(service: ScalingService, host: str, port: int, *, quiet: bool = False) -> None:

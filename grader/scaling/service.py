@@ -8,6 +8,10 @@ on that lock: none can read a remaining budget another is about to spend, so the
 never overspent, and a config submitted twice (even at the same instant) is found by the second
 request and returned without a second charge.
 
+A run trained in a batch job (the real backend on Slurm) keeps the job's name and id on its
+experiment (:class:`.backends.JobRecord`): a server stopped while it trains leaves it ``running``,
+and the next one follows that job instead of starting another.
+
 An experiment whose run fails through the system's fault (the training process crashed) is
 refunded, and submitting it again runs it again. One that fails through its config (it
 diverged) keeps its charge, as a real cluster would, and stays a duplicate.
@@ -24,6 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import Engine, func, select
@@ -31,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..errors import LmcourseError
-from .backends import Backend, Outcome
+from .backends import Backend, Detached, JobRecord, Outcome
 from .challenge import Challenge, compute_problem, score_prediction
 from .config import ExperimentConfig, FinalPrediction
 from .db import STATUSES, Budget, Experiment, Loss, Prediction, Student, utcnow, writer
@@ -130,6 +135,8 @@ class ScalingService:
         self.executor = None if backend.instant else ThreadPoolExecutor(workers, thread_name_prefix="scaling-run")
 
     def close(self) -> None:
+        """Stop: wait for local runs, stop following batch jobs (they go on; the next server follows them)."""
+        self.backend.close()
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -206,34 +213,49 @@ class ScalingService:
         """The student's budget row, locked until the transaction ends: one writer per student at a time."""
         return session.execute(select(Budget).where(Budget.student_id == student_id).with_for_update()).scalar_one()
 
-    def _run(self, config: ExperimentConfig) -> Outcome:
+    def _run(self, config: ExperimentConfig, job: JobRecord | None = None) -> Outcome:
         try:
-            return self.backend.run(config)
+            return self.backend.run(config) if job is None else self.backend.run_job(config, job)
+        except Detached:
+            raise
         except Exception as exc:  # a backend bug must not lose the experiment or the student's budget
             log.exception("backend %s failed on %s", self.backend.name, config.canonical_json())
             return Outcome([], f"the {self.backend.name} backend failed ({type(exc).__name__})", refund=True)
 
     def _execute(self, experiment_id: int) -> None:
-        """Executor job: mark running, train outside any transaction, record the outcome."""
+        """Executor job: mark running (or follow the batch job a stopped server left running), train
+        outside any transaction, record the outcome."""
         with self._writing() as session:
             experiment = session.get(Experiment, experiment_id)
-            if experiment is None or experiment.status != "queued":
+            if experiment is None or not (experiment.status == "queued" or _in_job(experiment)):
                 return
-            experiment.status, experiment.started_at = "running", utcnow()
+            if experiment.status == "queued":
+                experiment.status, experiment.started_at = "running", utcnow()
             config = ExperimentConfig.model_validate(experiment.config)
-        outcome = self._run(config)
+            job = JobRecord(experiment.job_name, experiment.job_id, partial(self._keep_job, experiment_id))
+        try:
+            outcome = self._run(config, job)
+        except Detached:
+            return  # the server is stopping; the experiment stays running with its job, for the next one
         with self._writing() as session:
             experiment = session.get_one(Experiment, experiment_id, options=[selectinload(Experiment.losses)])
             _record(experiment, self._locked_budget(session, experiment.student_id), outcome)
 
+    def _keep_job(self, experiment_id: int, name: str, job_id: str | None) -> None:
+        with self._writing() as session:
+            experiment = session.get_one(Experiment, experiment_id)
+            experiment.job_name, experiment.job_id = name, job_id
+
     def resume(self) -> int:
-        """Queue again the experiments a stopped server left queued or running; returns how many."""
+        """Take up the experiments a stopped server left unfinished: follow those in a batch job, queue
+        the others again; returns how many."""
         if self.executor is None:
             return 0
         with self._writing() as session:
             pending = session.execute(select(Experiment).where(Experiment.status.in_(("queued", "running")))).scalars().all()
             for experiment in pending:
-                experiment.status, experiment.started_at = "queued", None
+                if not _in_job(experiment):
+                    experiment.status, experiment.started_at = "queued", None
             ids = [experiment.id for experiment in pending]
         for experiment_id in ids:
             self.executor.submit(self._execute, experiment_id)
@@ -327,12 +349,18 @@ class ScalingService:
         )
 
 
+def _in_job(experiment: Experiment) -> bool:
+    """Running in a batch job that may still train: to be followed, not started again."""
+    return experiment.status == "running" and experiment.job_name is not None
+
+
 def _reset(experiment: Experiment, config: ExperimentConfig, cost: float) -> None:
     """A fresh queued run of ``config`` (a new row, or a refunded one tried again)."""
     experiment.config = config.model_dump(mode="json")
     experiment.parameters, experiment.flops, experiment.cost = config.parameters, config.flops, cost
     experiment.status, experiment.failure_reason, experiment.final_loss = "queued", None, None
     experiment.refunded, experiment.started_at, experiment.finished_at = False, None, None
+    experiment.job_name, experiment.job_id = None, None
     experiment.created_at = utcnow()
     experiment.losses.clear()
 
