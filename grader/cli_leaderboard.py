@@ -100,7 +100,7 @@ def submit(ctx: click.Context, board: str, run_dir: Path, server: str | None, to
             entry, created = client.submit(board, read_run(run_dir))
     else:
         from lmcourse.leaderboard.checkpoint import read_submission
-        from lmcourse.leaderboard.evaluate import evaluate_submission
+        from lmcourse.leaderboard.custom import evaluate_any
 
         course = _course(ctx)
         files = read_submission(run_dir)
@@ -108,7 +108,7 @@ def submit(ctx: click.Context, board: str, run_dir: Path, server: str | None, to
         with _store(db) as store:
             view = store.submit(
                 board, token, files,
-                lambda sub, rules: evaluate_submission(sub, rules, course, data_dir=data_dir, device=device),
+                lambda sub, rules: evaluate_any(sub, rules, course, data_dir=data_dir, device=device),
                 now=now,
             )
         entry, created = _entry_json(view), view.submitted_at == now
@@ -187,9 +187,9 @@ def _login() -> str:
 
 
 def _switch_options(command: Any) -> Any:
-    """The options ``verify`` and ``hide`` share."""
+    """The options ``verify`` and ``hide`` share (``verify --top`` names no ENTRY: it checks for one itself)."""
     for option in reversed((
-        click.argument("entries", metavar="ENTRY...", nargs=-1, type=int, required=True),
+        click.argument("entries", metavar="ENTRY...", nargs=-1, type=int, required=command.__name__ == "hide"),
         click.option("--undo", is_flag=True, help="Take the mark back."),
         click.option("--by", default=_login, show_default="your login",
                      help="Who made the change, as recorded with --db (a server records the token's owner)."),
@@ -201,18 +201,80 @@ def _switch_options(command: Any) -> Any:
 
 @leaderboard.command()
 @_switch_options
+@click.option("--top", type=click.IntRange(1), metavar="K", help="Re-run BOARD's K best entries instead of naming them.")
+@click.option("--board", help="With --top: the board.")
+@click.option("--all", "every", is_flag=True, help="With --top: re-run verified entries too.")
+@click.option("--runs", type=click.Path(file_okay=False, path_type=Path),
+              help="With --top: the entries' files, as RUNS/<content hash>/ or RUNS/<entry id>/.")
+@click.option("--executor", type=click.Choice(["inline", "slurm"]), default="inline", show_default=True,
+              help="With --top: re-run here, or one Slurm job per entry.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path(".lmcourse-verify"),
+              show_default=True, help="With --executor slurm: a folder the nodes share, for scripts, logs, results.")
+@click.option("--sandbox", default="local", show_default=True, help="With --top: the sandbox custom code runs in.")
+@data_dir_option
+@device_option
 def verify(ctx: click.Context, entries: tuple[int, ...], undo: bool, by: str, server: str | None, token: str | None,
-           db: str | None, as_json: bool) -> None:
+           db: str | None, as_json: bool, top: int | None, board: str | None, every: bool, runs: Path | None,
+           executor: str, work: Path, sandbox: str, data_dir: Path | None, device: str) -> None:
     """Mark ENTRY... verified: staff re-ran the model and got its numbers (--undo withdraws the mark).
 
-    Entries scored by the trusted evaluator start verified; this is for the others, and for taking
-    the mark back from an entry under suspicion.
+    Entries scored by the trusted evaluator start verified; entries of custom code start unverified.
+    --top K re-runs BOARD's K best unverified entries itself (custom code in the sandbox) and marks
+    those whose loss matches within 1e-4 relative; any mismatch or failure exits 1.
 
     \b
     lmcourse leaderboard verify 12 15
     lmcourse leaderboard verify 12 --undo --server https://lb.example.edu --token STAFF_TOKEN
+    lmcourse leaderboard verify --top 10 --board basics --runs submissions/ --executor slurm
     """
-    _flip(ctx, "verified", entries, not undo, by, server, token, db, as_json)
+    if top is None:
+        if not entries:
+            raise LmcourseError("name the entries to verify, or pass --top K --board BOARD --runs DIR.")
+        _flip(ctx, "verified", entries, not undo, by, server, token, db, as_json)
+        return
+    if entries or undo or board is None or runs is None:
+        raise LmcourseError("--top K needs --board and --runs, and takes no ENTRY and no --undo.")
+    _verify_top(ctx, top, board, every, runs, executor, work, sandbox, data_dir, device, by, db, as_json)
+
+
+def _verify_top(ctx: click.Context, top: int, board: str, every: bool, runs: Path, executor: str, work: Path,
+                sandbox: str, data_dir: Path | None, device: str, by: str, db: str | None, as_json: bool) -> None:
+    """Re-run the best entries (see lmcourse.leaderboard.verify_top) and mark the ones that match."""
+    from functools import partial
+
+    from lmcourse.leaderboard import verify_top
+    from lmcourse.leaderboard.db import database_url
+    from lmcourse.leaderboard.reverify import reevaluate
+
+    from .config import SlurmConfig
+    from .slurm import minutes, resources
+
+    course = _course(ctx)
+    with _store(db) as store:
+        chosen = verify_top.select(store, board, top, every=every)
+        if executor == "inline":
+            job = partial(reevaluate, store, runs=runs, course=course, data_dir=data_dir, device=device,
+                          sandbox=sandbox)
+            outcomes = verify_top.run_inline(chosen, lambda entry_id: job(entry_id))
+        else:
+            rules = store.board(board).rules
+            asked = resources(course.config.slurm or SlurmConfig(), time_limit=minutes(rules.max_eval_seconds + 300),
+                              mem_mb=8192, cpus=2)
+            argv = partial(verify_top.reverify_argv, db=database_url(db), runs=runs, course=course.root,
+                           data_dir=data_dir, device=device, sandbox=sandbox)
+            outcomes = verify_top.run_slurm(chosen, argv, work.resolve(), asked)
+        verify_top.settle(store, outcomes, by=by)
+    report = [{"id": o.entry.id, "name": o.entry.display_name, "stored_loss": o.entry.loss, "loss": o.loss,
+               "verified": o.matched or o.entry.verified, "message": o.describe()} for o in outcomes]
+    if as_json:
+        console.emit_json({"board": board, "tolerance": verify_top.RELATIVE_TOLERANCE, "entries": report})
+    elif not report:
+        console.out.print(f"the {top} best entries of {board} are verified already.")
+    for line in [] if as_json else report:
+        mark = "[green]verified[/]" if line["verified"] else "[red]not verified[/]"
+        console.out.print(f"entry {line['id']} ({escape(line['name'])}): {mark}: {escape(line['message'])}")
+    if any(o.loss is None or not o.matched for o in outcomes):
+        ctx.exit(1)
 
 
 @leaderboard.command()
@@ -231,8 +293,6 @@ def hide(ctx: click.Context, entries: tuple[int, ...], undo: bool, by: str, serv
 def _flip(ctx: click.Context, flag: str, entries: tuple[int, ...], value: bool, by: str, server: str | None,
           token: str | None, db: str | None, as_json: bool) -> None:
     """Set ``flag`` (verified or hidden) of each entry, in the database or through a server."""
-    # `verify --top K` (re-run the K best on the cluster, then mark those that match) will select
-    # its entries here instead of taking them from the command line.
     if _uses_server(ctx, server):
         from lmcourse.leaderboard.client import LeaderboardClient
 
@@ -375,14 +435,15 @@ def serve(ctx: click.Context, db: str | None, host: str, port: int, title: str |
     """
     import uvicorn
 
-    from lmcourse.leaderboard.evaluate import evaluate_submission
+    from lmcourse.leaderboard.custom import evaluate_any
     from lmcourse.leaderboard.web.app import create_app
 
     course = _course(ctx)
     with _store(db, create=True) as store:
         app = create_app(
             store,
-            lambda sub, rules: evaluate_submission(sub, rules, course, data_dir=data_dir, device=device),
+            # Custom model code (boards that allow it) runs in the local sandbox; the rest in-process.
+            lambda sub, rules: evaluate_any(sub, rules, course, data_dir=data_dir, device=device, sandbox="local"),
             title=title or f"{course.config.name} leaderboards",
             concurrent_evaluations=evaluations,
         )

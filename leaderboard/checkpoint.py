@@ -7,6 +7,9 @@ A submission is a folder (or the same files uploaded)::
     vocab.json          optional: the tokenizer in GPT-2's formats, encoder.json ({token: id}, each
     merges.txt          byte spelled as GPT-2's printable character) and vocab.bpe (one merge a line)
     log.jsonl           optional: the training log train.py writes, for the learning curve
+    code/               optional, where the board allows custom code: the model's own Python package
+                        (code/model.py defines build_model(config: dict) -> torch.nn.Module); it
+                        runs only in the grader's sandbox (see :mod:`.custom`)
 
 Nothing here unpickles anything: the safetensors header is parsed by hand (a pickle or a
 ``torch.save`` zip is named as such), and tensors are read with safetensors' own loader, which
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from .architecture import parameter_count, tensor_shapes
 from .config import BoardRules, ModelConfig
 
 WEIGHTS, CONFIG, VOCAB, MERGES, LOG = "model.safetensors", "model_config.json", "vocab.json", "merges.txt", "log.jsonl"
+CODE = "code"
 EOT = "<|endoftext|>"
 """The token the evaluator puts before every document; a submitted tokenizer must have it."""
 MIB = 1 << 20
@@ -55,6 +59,7 @@ class SubmissionFiles:
     vocab: bytes | None = field(default=None, repr=False)
     merges: bytes | None = field(default=None, repr=False)
     log: bytes | None = field(default=None, repr=False)
+    code: dict[str, bytes] | None = field(default=None, repr=False)  # path under code/ -> content
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,12 @@ def read_submission(folder: Path) -> SubmissionFiles:
     weights, config = files[WEIGHTS], files[CONFIG]
     if weights is None or config is None:
         raise SubmissionRejected(f"{folder} has no {WEIGHTS if weights is None else CONFIG}.")
-    return submission_from_bytes(weights, config, files[VOCAB], files[MERGES], files[LOG])
+    sub = submission_from_bytes(weights, config, files[VOCAB], files[MERGES], files[LOG])
+    if (folder / CODE).is_dir():
+        from .custom import read_code  # the custom-code rules live with the rest of custom code
+
+        return replace(sub, code=read_code(folder / CODE))
+    return sub
 
 
 def submission_from_bytes(
@@ -117,6 +127,7 @@ def content_hash(sub: SubmissionFiles) -> str:
 
     Identical weights give the identical hash whatever the tensor order or metadata in the file;
     the training log is left out, so re-submitting a model with another log is the same entry.
+    Model code, when there is some, is part of the hash (other code is another model).
     Raises :class:`SubmissionRejected` when the weights are not safetensors.
     """
     header, data_start = read_header(sub.weights)
@@ -134,12 +145,19 @@ def content_hash(sub: SubmissionFiles) -> str:
     part(["config"], json.dumps(sub.config.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode())
     part(["vocab"], sub.vocab)
     part(["merges"], sub.merges)
+    for path in sorted(sub.code or {}):  # nothing at all without code: the hashes of older entries stand
+        part(["code", path], sub.code[path])  # type: ignore[index]
     return digest.hexdigest()
 
 
 def check_submission(sub: SubmissionFiles, rules: BoardRules) -> None:
     """Raise :class:`SubmissionRejected` unless ``sub`` may be evaluated under ``rules``; runs no model."""
-    checked_tensors(sub, rules)
+    if sub.code is not None:
+        from .custom import checked_custom_tensors
+
+        checked_custom_tensors(sub, rules)
+    else:
+        checked_tensors(sub, rules)
 
 
 def checked_tensors(sub: SubmissionFiles, rules: BoardRules) -> dict[str, torch.Tensor]:

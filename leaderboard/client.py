@@ -44,6 +44,11 @@ def read_run(folder: Path) -> dict[str, bytes]:
     if not folder.is_dir():
         raise LmcourseError(f"{folder} is not a folder; pass the run folder that holds model.safetensors.")
     parts = {part: (folder / name).read_bytes() for part, name in RUN_FILES.items() if (folder / name).is_file()}
+    # Model code, for boards that accept it: each file of code/ as a part named by its path.
+    code = folder / "code"
+    if code.is_dir():
+        for path in sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            parts[f"code/{path.relative_to(code).as_posix()}"] = path.read_bytes()
     missing = [RUN_FILES[part] for part in REQUIRED if part not in parts]
     if missing:
         raise LmcourseError(
@@ -71,7 +76,7 @@ class LeaderboardClient:
 
     def submit(self, board: str, parts: dict[str, bytes]) -> tuple[dict[str, Any], bool]:
         """Upload a run's files (see :func:`read_run`); returns the entry and whether it is new."""
-        files = {part: (RUN_FILES[part], data) for part, data in parts.items()}
+        files = {part: (RUN_FILES.get(part, part.rpartition("/")[2]), data) for part, data in parts.items()}
         response = self._request("POST", f"/api/boards/{board}/submissions", files=files, timeout=SUBMIT_TIMEOUT)
         return response.json(), response.status_code == httpx.codes.CREATED
 

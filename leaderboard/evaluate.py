@@ -80,6 +80,7 @@ class Evaluation:
     parameters: int
     seconds: float
     device: str
+    trusted: bool = True  # False: the student's own model code produced the numbers (see .custom)
 
 
 def evaluate_submission(

@@ -36,6 +36,8 @@ from .db import SQLITE_BEGIN, Board, Result, Student, Submission, Token, databas
 from .evaluate import Evaluation
 from .views import BoardView, EntryDetail, EntryView, StudentView, gradescope_entries, markdown_table
 
+UNVERIFIED_REASON = "custom code: staff must re-run it"  # why an entry scored by the student's own code waits
+
 Evaluator = Callable[[SubmissionFiles, BoardRules], Evaluation]
 
 BOARD_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -245,11 +247,11 @@ class Store:
             submitted_at=now,
             hidden=False,
             # The trusted evaluator ran the reference model itself: nothing for staff to re-run.
-            # (Entries scored with a student's own model code, once boards accept it, will start
-            # unverified, with the reason in ``unverified_reason``.)
-            verified=True,
-            verified_by="evaluator",
-            verified_at=now,
+            # Numbers from a student's own model code (see .custom) wait for staff to re-run them.
+            verified=evaluation.trusted,
+            verified_by="evaluator" if evaluation.trusted else None,
+            verified_at=now if evaluation.trusted else None,
+            unverified_reason=None if evaluation.trusted else UNVERIFIED_REASON,
         )
         submission.result = Result(
             loss=evaluation.loss,

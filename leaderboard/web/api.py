@@ -6,6 +6,7 @@ Every error is ``{"error": "<one sentence>"}`` with a status that says what went
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 from ..checkpoint import submission_from_bytes
 from ..store import EntryView, StudentView
 from .context import Site, bearer_token, entry_json, is_staff, site_of, viewer, visible_entry
-from .uploads import Upload, read_upload
+from .uploads import CODE_PREFIX, Upload, read_upload
 
 router = APIRouter(prefix="/api")
 
@@ -115,6 +116,9 @@ def _evaluate_and_store(site: Site, board: str, token: str, upload: Upload) -> t
     files = submission_from_bytes(
         parts["weights"], parts["config"], vocab=parts.get("vocab"), merges=parts.get("merges"), log=parts.get("log")
     )
+    code = {name.removeprefix(CODE_PREFIX): data for name, data in parts.items() if name.startswith(CODE_PREFIX)}
+    if code:  # checked with the rest of the submission: refused unless the board accepts model code
+        files = dataclasses.replace(files, code=code)
     now = datetime.now(UTC)
     entry = site.store.submit(board, token, files, site.evaluator, now=now)
     # For weights it has seen the store hands back the existing entry, stamped with its earlier time.

@@ -15,10 +15,11 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..checkpoint import MAX_SIDE_FILE_BYTES, MIB
+from ..custom import MAX_CODE_BYTES, MAX_CODE_FILES
 
 # The tokenizer files and the training log ride along with the checkpoint, each within the
 # checkpoint reader's own limit, and the config and multipart framing within one more MiB.
-EXTRAS_ALLOWANCE = 3 * MAX_SIDE_FILE_BYTES + MIB
+EXTRAS_ALLOWANCE = 3 * MAX_SIDE_FILE_BYTES + MAX_CODE_BYTES + MIB
 PARTS = {
     "weights": "model.safetensors",
     "config": "model_config.json",
@@ -27,6 +28,8 @@ PARTS = {
     "log": "log.jsonl",
 }
 REQUIRED = ("weights", "config")
+# Model code, on boards that accept it: one part per file, named by its path, e.g. 'code/model.py'.
+CODE_PREFIX = "code/"
 
 
 class _TooLarge(Exception):
@@ -59,8 +62,8 @@ async def read_upload(request: Request, *, board: str, max_checkpoint_mb: float)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > body_limit:
         raise too_large
-    parser = MultiPartParser(request.headers, _bounded(request.stream(), body_limit), max_files=len(PARTS),
-                             max_fields=len(PARTS))
+    parts = len(PARTS) + MAX_CODE_FILES
+    parser = MultiPartParser(request.headers, _bounded(request.stream(), body_limit), max_files=parts, max_fields=parts)
     try:
         form = await parser.parse()
     except _TooLarge:
@@ -81,9 +84,9 @@ async def read_upload(request: Request, *, board: str, max_checkpoint_mb: float)
 def _check_parts(names: list[str], upload: Upload) -> UploadFile:
     """The weights file, once every part is known, sent once, and the required ones are there."""
     for name in names:
-        if name not in PARTS:
+        if name not in PARTS and not name.startswith(CODE_PREFIX):
             raise HTTPException(400, f"unexpected part '{name}': send weights, config, and optionally "
-                                     "vocab, merges, log.")
+                                     "vocab, merges, log, and code/<file> parts.")
         if names.count(name) > 1:
             raise HTTPException(400, f"the part '{name}' was sent more than once.")
     for name in REQUIRED:
