@@ -10,6 +10,14 @@ backend runs it:
   found through ``LD_LIBRARY_PATH``, which the interpreter's RUNPATH (an absolute host path that
   does not exist inside) does not override.
 - ``/opt/lmcourse/site-packages``: the venv's site-packages (torch, numpy, safetensors), read-only.
+- the interpreter's own site-packages (``/opt/lmcourse/python/lib/python3.11/site-packages``):
+  replaced by ``python_site/``, which holds one ``.pth`` file naming the folder above. Every
+  interpreter started in the sandbox then finds the venv's packages by itself, ``python -I``
+  included: a worker's fork server (``multiprocessing`` starts it as a bare ``python -I -c ...``
+  that never applies its parent's ``sys.path``) preloads torch once instead of every rank
+  importing it. As in the venv, the base interpreter's own packages are not seen; the venv's
+  ``.pth`` files are never read, so an editable install's finder (which knows where the
+  repository lies on the host) is not installed inside.
 
 Docker images: there is no image registry. ``scripts/install-sandboxes.sh`` builds the base image
 ``lmcourse-base:bookworm`` offline (debootstrap + ``docker import``); :func:`build_image` builds
@@ -24,6 +32,7 @@ import importlib.resources
 import io
 import os
 import posixpath
+import site
 import stat
 import sys
 import sysconfig
@@ -41,6 +50,9 @@ SANDBOX_USER = "grader"
 RUNTIME_ROOT = "/opt/lmcourse"
 PYTHON_TARGET = f"{RUNTIME_ROOT}/python"
 SITE_PACKAGES_TARGET = f"{RUNTIME_ROOT}/site-packages"
+#: Mounted over the interpreter's own site-packages: one .pth naming SITE_PACKAGES_TARGET and its
+#: "-1" sibling (a venv's second folder, where platlib differs from purelib).
+PYTHON_SITE = Path(__file__).with_name("python_site")
 
 BASE_IMAGE = "lmcourse-base:bookworm"
 ImageKind = Literal["cpu", "cuda"]
@@ -68,6 +80,10 @@ def host_python_runtime() -> PythonRuntime:
             target = SITE_PACKAGES_TARGET if i == 0 else f"{SITE_PACKAGES_TARGET}-{i}"
             mounts.append(Mount(d, target))
             site_packages.append(target)
+        # python_site/ over the folders the interpreter reads by itself (site.py's rule for its prefix)
+        for default in dict.fromkeys(site.getsitepackages([str(base)])):
+            if Path(default).is_dir():
+                mounts.append(Mount(PYTHON_SITE, f"{PYTHON_TARGET}/{Path(default).relative_to(base)}"))
     else:
         site_packages.append(f"{PYTHON_TARGET}/lib/{version}/site-packages")
     return PythonRuntime(

@@ -457,3 +457,17 @@ def test_registry_refuses_unknown_and_unavailable(monkeypatch: pytest.MonkeyPatc
     assert problem == "the docker sandbox needs a running Docker daemon (could not connect to /nonexistent/docker.sock)"
     with pytest.raises(LmcourseError, match="could not connect"):
         get_sandbox("docker")
+
+
+def test_a_bare_interpreter_finds_the_packages_without_the_editable_finder(sandbox: Sandbox) -> None:
+    """A child interpreter nobody configures (a multiprocessing fork server is a bare `python -I -c`)
+    finds torch by itself; the venv's .pth files (an editable finder into the repository) are not read."""
+    rt = sandbox.python()
+    code = ("import sys, importlib.util\n"
+            "print('torch', importlib.util.find_spec('torch').origin)\n"
+            "print('finders', [type(f).__name__ for f in sys.meta_path])\n")
+    r = sandbox.run(SandboxSpec(argv=[*rt.argv, "-I", "-c", code], mounts=rt.mounts, env=rt.env,
+                                memory_mb=1024, wall_clock_s=60))
+    assert r.exit_code == 0, r.output
+    assert "torch /opt/lmcourse/site-packages/torch/" in r.output, r.output
+    assert "Editable" not in r.output, r.output
