@@ -60,6 +60,6 @@ $LMC leaderboard export basics --db "$LB"
 step "9. the scaling unit: IsoFLOP sweeps under a budget on the simulated API, fitted laws, predicted optimum vs truth"
 .venv/bin/python assignments/scaling/scripts/demo_fit.py
 
-step "10. the data unit: language, Gopher, NSFW, toxicity and PII filters over the unit's WARC of real news pages"
+step "10. the data unit: language, Gopher, NSFW, toxicity, quality and PII filters over the unit's WARC of real news pages"
 .venv/bin/python -m reference.data.pipeline assignments/data/fixtures/pages.warc.gz --out "$OUT/pipeline" \
-    --filters language,gopher,nsfw,toxic,pii --workers 2
+    --filters language,gopher,nsfw,toxic,quality,pii --workers 2
