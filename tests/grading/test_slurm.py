@@ -28,6 +28,7 @@ from lmcourse.grader.grading.slurm_batch import SlurmExecutor
 from lmcourse.grader.slurm import Slurm, SlurmError
 
 from ..helpers import REPO
+from ..slurm_cluster import running_cluster
 from .test_batch import make_submissions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -63,17 +64,7 @@ HOG = "\ndef run_render_counts(counts):\n    return 'x' * (300 * 2**20)\n"
 
 @pytest.fixture(scope="session")
 def slurm() -> Slurm:
-    """The cluster; a test fails (never skips) when it is not there."""
-    client = Slurm(patience_s=300)
-    try:
-        client.check()
-    except SlurmError as exc:
-        pytest.fail(f"{exc} Run scripts/install-slurm.sh as root (make services does).", pytrace=False)
-    nodes = subprocess.run(["sinfo", "--noheader", "--Node", "--format=%N %T"], capture_output=True, text=True).stdout
-    if not re.search(r" (idle|mixed|allocated|completing)$", nodes, re.MULTILINE):
-        pytest.fail(f"no Slurm node can run jobs ({nodes.strip() or 'none'}); see sinfo -R, then "
-                    "scontrol update NodeName=NODE State=RESUME, or run scripts/install-slurm.sh.", pytrace=False)
-    return client
+    return running_cluster(patience_s=300)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -24,12 +23,10 @@ from lmcourse.grader.scaling.server import open_database
 from lmcourse.grader.scaling.service import ScalingService
 
 from ..helpers import REPO
-from ..postgres import PostgresCluster, PostgresMissing
 
 UNIT = REPO / "assignments" / "scaling"
 LAW_PATH = UNIT / "tests" / "hidden" / "hidden_law.yaml"
 CHALLENGE_PATH = UNIT / "fixtures" / "challenge.yaml"
-BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -40,33 +37,6 @@ def law() -> HiddenLaw:
 @pytest.fixture(scope="session")
 def challenge() -> Challenge:
     return load_challenge(CHALLENGE_PATH)
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    try:
-        cluster = PostgresCluster()
-    except PostgresMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database's URL, on SQLite and then on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scaling.db'}"
-        return
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = cluster.create_database()
-    try:
-        yield cluster.url(name)
-    finally:
-        cluster.drop_database(name)
 
 
 ServiceFactory = Callable[..., ScalingService]

@@ -8,7 +8,6 @@ that a restarted service follows to completion, and a run over its one-minute li
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,9 +20,10 @@ from lmcourse.grader.scaling.backends import RealSettings
 from lmcourse.grader.scaling.config import ExperimentConfig
 from lmcourse.grader.scaling.db import Experiment, make_engine, upgrade
 from lmcourse.grader.scaling.slurm_runs import SlurmBackend
-from lmcourse.grader.slurm import Resources, Slurm, SlurmError
+from lmcourse.grader.slurm import Resources, Slurm
 
 from ..helpers import REPO
+from ..slurm_cluster import running_cluster
 from .conftest import ServiceFactory
 from .test_real_backend import CONTEXT, TINY, token_files, wait
 
@@ -33,17 +33,7 @@ ENDLESS = {**TINY, "train_tokens": 10**9}
 
 @pytest.fixture(scope="module")
 def slurm() -> Slurm:
-    """The cluster; a test fails (never skips) when it is not there."""
-    client = Slurm(patience_s=120)
-    try:
-        client.check()
-    except SlurmError as exc:
-        pytest.fail(f"{exc} Run scripts/install-slurm.sh as root (make services does).", pytrace=False)
-    nodes = subprocess.run(["sinfo", "--noheader", "--Node", "--format=%N %T"], capture_output=True, text=True).stdout
-    if not re.search(r" (idle|mixed|allocated|completing)$", nodes, re.MULTILINE):
-        pytest.fail(f"no Slurm node can run jobs ({nodes.strip() or 'none'}); see sinfo -R, then "
-                    "scontrol update NodeName=NODE State=RESUME, or run scripts/install-slurm.sh.", pytrace=False)
-    return client
+    return running_cluster(patience_s=120)
 
 
 def backend(slurm: Slurm, tmp_path: Path, time_limit: str = "10") -> SlurmBackend:
