@@ -15,6 +15,7 @@ gives tests three things:
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -154,7 +155,14 @@ def failure_origin(exc: BaseException) -> str:
 
 
 class Recorder:
-    """Folds setup/call/teardown reports into one :class:`TestResult` per test."""
+    """Folds setup/call/teardown reports into one :class:`TestResult` per test.
+
+    The report is rewritten (atomically) once the tests are collected and after each test, not
+    only at the end: a session killed at the wall clock before it could finish still leaves every
+    expected test id and every result so far, so collect can fail the rest as "did not report".
+    """
+
+    INTERRUPTED = -1  # the exit status of a report the session never finished
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -164,10 +172,12 @@ class Recorder:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.expected.update(item.nodeid for item in session.items)
+        self._write(self.INTERRUPTED)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.expected.update(ids)
+        self._write(self.INTERRUPTED)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -189,16 +199,23 @@ class Recorder:
                 if outcome != "passed":
                     result.message = _failure_message(report)
                     result.origin = dict(report.user_properties).get(ORIGIN)
+        if report.when == "teardown":
+            self._write(self.INTERRUPTED)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._write(int(exitstatus))
+
+    def _write(self, exit_status: int) -> None:
         report = SessionReport(
-            tests=list(self.tests.values()),
+            tests=[t for t in self.tests.values() if t.outcome is not None],
             collection_errors=self.collection_errors,
             expected=sorted(self.expected),
-            exit_status=int(exitstatus),
+            exit_status=exit_status,
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(report.model_dump_json(indent=1), encoding="utf-8")
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(report.model_dump_json(indent=1), encoding="utf-8")
+        os.replace(partial, self.path)  # a reader never sees half a report
 
 
 def _outcome(report: pytest.TestReport) -> str:
