@@ -168,8 +168,8 @@ def students_add(ctx: click.Context, name: str, budget: float | None, unit: str,
     """Add a user NAME to the database and print their API key (shown this once only)."""
     from sqlalchemy.orm import sessionmaker
 
+    from .database import writer
     from .scaling.challenge import load_challenge
-    from .scaling.db import writer
     from .scaling.server import CHALLENGE_PATH, open_database
     from .scaling.service import add_student
 

@@ -5,10 +5,9 @@ submissions and their evaluation results. A rejected submission is never written
 The schema itself is created and upgraded by the Alembic revisions in ``migrations/``; the
 models here must match them (a test compares the two on SQLite and PostgreSQL).
 
-SQLite is the default; PostgreSQL is used when the URL says so. SQLite gets WAL (readers never
-wait for the writer), foreign keys, a 30-second busy timeout, and explicit ``BEGIN`` statements so
-that a write transaction can take the database's write lock up front (``BEGIN IMMEDIATE``) instead
-of failing halfway when another writer got there first.
+SQLite is the default; PostgreSQL is used when the URL says so. Both are opened by
+:mod:`lmcourse.grader.database`, whose writer engines take SQLite's write lock up front instead of
+failing halfway when another writer got there first.
 """
 
 from __future__ import annotations
@@ -33,21 +32,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.pool import StaticPool
 
+from ..grader import database
 from ..grader.errors import LmcourseError
 
 DB_ENV = "LMCOURSE_LEADERBOARD_DB"
 DEFAULT_FILE = "leaderboard.db"
-SQLITE_BUSY_TIMEOUT_S = 30
-# Execution option read by the ``begin`` hook: "IMMEDIATE" takes SQLite's write lock at BEGIN.
-SQLITE_BEGIN = "sqlite_begin"
 
 # Named constraints: Alembic can then alter them, and SQLite's batch mode can rebuild tables.
 NAMING = {
@@ -188,38 +182,12 @@ def parse_url(url: str) -> URL:
         raise LmcourseError(
             f"'{url}' is not a database URL; use sqlite:///PATH or postgresql://USER@HOST/DB."
         ) from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    parsed = database.with_psycopg(parsed)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise LmcourseError(f"the leaderboard runs on SQLite or PostgreSQL, not {parsed.get_backend_name()}.")
     return parsed
 
 
 def make_engine(url: str) -> Engine:
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
-    in_memory = parsed.database in (None, "", ":memory:")
-    # An in-memory database lives in one connection (a new one would be empty), so it suits
-    # single-threaded scripts only; a file is what concurrent use needs.
-    engine = create_engine(parsed, poolclass=StaticPool) if in_memory else create_engine(parsed)
-    _configure_sqlite(engine)
-    return engine
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Turn off the driver's own transaction handling: it issues BEGIN lazily, and never IMMEDIATE.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")  # first: switching to WAL may wait
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses at most the last commits
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+    """An engine for ``url`` after checking it names SQLite or PostgreSQL (see :mod:`lmcourse.grader.database`)."""
+    return database.make_engine(parse_url(url))

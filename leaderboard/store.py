@@ -28,11 +28,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from ..grader.database import writer
 from ..grader.errors import LmcourseError
 from . import migrations
 from .checkpoint import SubmissionFiles, SubmissionRejected, check_submission, content_hash
 from .config import BoardRules
-from .db import SQLITE_BEGIN, Board, Result, Student, Submission, Token, database_url, make_engine, parse_url
+from .db import Board, Result, Student, Submission, Token, database_url, make_engine, parse_url
 from .evaluate import Evaluation
 from .views import BoardView, EntryDetail, EntryView, StudentView, gradescope_entries, markdown_table
 
@@ -79,7 +80,7 @@ class Store:
         self.url = url
         self._engine = make_engine(url)
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
-        self._writes = sessionmaker(self._engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}),
+        self._writes = sessionmaker(writer(self._engine),
                                     expire_on_commit=False)
 
     @classmethod

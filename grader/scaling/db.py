@@ -7,10 +7,8 @@ a database with the leaderboard.
 
 Write transactions must lock what they read, or two concurrent submissions could both see the
 same remaining budget. On PostgreSQL the service reads the budget row ``FOR UPDATE``. SQLite has
-no row locks, and pysqlite would start its transactions lazily (as ``BEGIN DEFERRED``), so two
-writers could both read before either writes; :func:`make_engine` takes over transaction
-control and begins every transaction of a :func:`writer` connection with ``BEGIN IMMEDIATE``,
-which takes the database's write lock before the first read.
+no row locks: a :func:`writer` engine (:mod:`lmcourse.grader.database`) begins with
+``BEGIN IMMEDIATE``, which takes the database's write lock before the first read.
 """
 
 from __future__ import annotations
@@ -33,15 +31,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .. import database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "scaling_alembic_version"
-WRITER_OPTION = "lmcourse_scaling_writer"
 
 STATUSES = ("queued", "running", "completed", "failed")
 
@@ -143,40 +139,9 @@ class Prediction(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def normalize_url(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` URLs use psycopg 3 (SQLAlchemy would pick psycopg2)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; on SQLite with WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writers."""
-    url = normalize_url(url)
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # pysqlite stops issuing BEGIN; the "begin" hook below does
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(WRITER_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def writer(engine: Engine) -> Engine:
-    """The same engine whose transactions take the write lock first (BEGIN IMMEDIATE on SQLite)."""
-    return engine.execution_options(**{WRITER_OPTION: True})
+    """An engine for ``url`` (:mod:`lmcourse.grader.database`), with a pool for a busy server on PostgreSQL."""
+    return database.make_engine(url, pool_size=10, max_overflow=20)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -35,11 +35,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ..database import writer
 from ..errors import LmcourseError
 from .backends import Backend, Detached, JobRecord, Outcome
 from .challenge import Challenge, compute_problem, score_prediction
 from .config import ExperimentConfig, FinalPrediction
-from .db import STATUSES, Budget, Experiment, Loss, Prediction, Student, utcnow, writer
+from .db import STATUSES, Budget, Experiment, Loss, Prediction, Student, utcnow
 from .law import HiddenLaw
 from .schemas import (
     BudgetView,

@@ -24,8 +24,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from ...grader.database import writer
 from ...grader.errors import LmcourseError
-from ..db import SQLITE_BEGIN
 
 SCRIPTS = Path(__file__).resolve().parent
 # Key of the PostgreSQL advisory lock that serializes upgrades (any constant unique to this app).
@@ -55,7 +55,7 @@ def current(connection: Connection) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database at ``engine`` to ``revision``, in one transaction, one opener at a time."""
-    with engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin() as connection:
+    with writer(engine).begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})")
         at = current(connection)
