@@ -26,6 +26,8 @@ RUN_FILES = {
     "log": "log.jsonl",
 }
 REQUIRED = ("weights", "config")
+# Model code, on boards that accept it: one part per file, named by its path, e.g. 'code/model.py'.
+CODE_PREFIX = "code/"
 # An evaluation may queue behind others and then take the board's max_eval_seconds.
 SUBMIT_TIMEOUT = httpx.Timeout(10.0, read=3600.0)
 TIMEOUT = httpx.Timeout(30.0)
@@ -48,7 +50,7 @@ def read_run(folder: Path) -> dict[str, bytes]:
     code = folder / "code"
     if code.is_dir():
         for path in sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            parts[f"code/{path.relative_to(code).as_posix()}"] = path.read_bytes()
+            parts[CODE_PREFIX + path.relative_to(code).as_posix()] = path.read_bytes()
     missing = [RUN_FILES[part] for part in REQUIRED if part not in parts]
     if missing:
         raise LmcourseError(

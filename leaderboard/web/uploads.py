@@ -15,21 +15,13 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..checkpoint import MAX_SIDE_FILE_BYTES, MIB
+from ..client import CODE_PREFIX, REQUIRED
+from ..client import RUN_FILES as PARTS  # the upload's part names, and the run files they carry
 from ..custom import MAX_CODE_BYTES, MAX_CODE_FILES
 
 # The tokenizer files and the training log ride along with the checkpoint, each within the
 # checkpoint reader's own limit, and the config and multipart framing within one more MiB.
 EXTRAS_ALLOWANCE = 3 * MAX_SIDE_FILE_BYTES + MAX_CODE_BYTES + MIB
-PARTS = {
-    "weights": "model.safetensors",
-    "config": "model_config.json",
-    "vocab": "vocab.json",
-    "merges": "merges.txt",
-    "log": "log.jsonl",
-}
-REQUIRED = ("weights", "config")
-# Model code, on boards that accept it: one part per file, named by its path, e.g. 'code/model.py'.
-CODE_PREFIX = "code/"
 
 
 class _TooLarge(Exception):
