@@ -103,30 +103,17 @@ def _probe_args(boot: str, code: str, out: str, peer: str | None, site: list[str
 def _run_sandboxed(
     backend: str, *, boot: Path, code: Path, out: Path, peer: Path | None, limits: Limits, timeout_s: float, gpu: bool
 ) -> ProbeRun:
-    from ..sandbox.base import Mount, SandboxSpec
+    from ..sandbox.base import Mount
     from ..sandbox.registry import get_sandbox
 
     sandbox = get_sandbox(backend)
     runtime = sandbox.python()
-    mounts = [Mount(boot, BOOT), Mount(code, CODE), Mount(out, OUT, writable=True), *runtime.mounts]
+    mounts = [Mount(boot, BOOT), Mount(code, CODE), Mount(out, OUT, writable=True)]
     if peer is not None:
         mounts.append(Mount(peer, PEER))
-    env = {**runtime.env, "HOME": "/tmp", "PATH": SANDBOX_PATH, "PYTHONDONTWRITEBYTECODE": "1",
-           "OMP_NUM_THREADS": str(max(1, int(limits.cpus)))}
-    env |= {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    spec = SandboxSpec(
-        argv=[*runtime.argv, *_probe_args(BOOT, CODE, OUT, PEER if peer else None, runtime.site_packages)],
-        mounts=mounts,
-        workdir="/tmp",
-        env=env,
-        memory_mb=limits.memory_mb,
-        pids=limits.pids,
-        cpus=limits.cpus,
-        disk_mb=limits.disk_mb,
-        output_kb=limits.output_kb,
-        wall_clock_s=timeout_s,
-        gpu=gpu,
-    )
+    env = {"PATH": SANDBOX_PATH} | {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    args = _probe_args(BOOT, CODE, OUT, PEER if peer else None, runtime.site_packages)
+    spec = runtime.spec(args, mounts, limits, wall_clock_s=timeout_s, gpu=gpu, env=env)
     result = sandbox.run(spec)
     return ProbeRun(result.exit_code, result.output, result.timed_out, result.oom_killed, result.duration_s)
 

@@ -135,24 +135,11 @@ class Carrier:
             Mount(Path(self.config.code_dir), CODE_DIR),
             Mount(self.channel / "boot", BOOT_DIR),  # type: ignore[operator]
             Mount(self.channel, CHANNEL_DIR),  # type: ignore[arg-type]
-            *runtime.mounts,
         ]
         if self.config.fixtures_dir:
             mounts.append(Mount(Path(self.config.fixtures_dir), self.config.fixtures_dir))
-        env = {**runtime.env, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": str(max(1, int(limits.cpus)))}
-        return SandboxSpec(
-            argv=[*runtime.argv, "-I", "-c", BOOTSTRAP % BOOT_DIR, "--socket", f"{CHANNEL_DIR}/worker.sock", "--code", CODE_DIR, *site],
-            mounts=mounts,
-            workdir="/tmp",
-            env=env,
-            memory_mb=limits.memory_mb,
-            pids=limits.pids,
-            cpus=limits.cpus,
-            disk_mb=limits.disk_mb,
-            output_kb=limits.output_kb,
-            wall_clock_s=limits.total_timeout_s,
-            gpu=limits.gpu,
-        )
+        args = ["-I", "-c", BOOTSTRAP % BOOT_DIR, "--socket", f"{CHANNEL_DIR}/worker.sock", "--code", CODE_DIR, *site]
+        return runtime.spec(args, mounts, limits, wall_clock_s=limits.total_timeout_s, gpu=limits.gpu)
 
     def close(self) -> None:
         if self._listener is not None:

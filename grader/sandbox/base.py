@@ -13,6 +13,10 @@ import abc
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Limits
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,28 @@ class PythonRuntime:
     env: dict[str, str]  # e.g. LD_LIBRARY_PATH for a relocated interpreter
     site_packages: list[str]  # paths (inside the sandbox) the script must put on sys.path itself,
     # because ``python -I`` ignores PYTHONPATH
+
+    def spec(
+        self, args: list[str], mounts: list[Mount], limits: Limits, *, wall_clock_s: float, gpu: bool,
+        env: dict[str, str] | None = None,
+    ) -> SandboxSpec:
+        """This Python running ``args`` under a unit's grading ``limits``, in ``/tmp``, with ``mounts``
+        beside the runtime's own; ``HOME`` is the private tmp and no bytecode is written."""
+        base_env = {**self.env, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+                    "OMP_NUM_THREADS": str(max(1, int(limits.cpus)))}
+        return SandboxSpec(
+            argv=[*self.argv, *args],
+            mounts=[*mounts, *self.mounts],
+            workdir="/tmp",
+            env=base_env | (env or {}),
+            memory_mb=limits.memory_mb,
+            pids=limits.pids,
+            cpus=limits.cpus,
+            disk_mb=limits.disk_mb,
+            output_kb=limits.output_kb,
+            wall_clock_s=wall_clock_s,
+            gpu=gpu,
+        )
 
 
 class SandboxProcess(abc.ABC):
