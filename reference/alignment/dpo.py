@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from .dpo_loss import compute_per_instance_dpo_loss
-from .experiment import RunLog, base_arguments, save_checkpoint, seed_everything
+from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import evaluate, load_policy, load_tokenizer, read_problems, sample
+from .rollout import read_problems, sample
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,8 +54,7 @@ def collect_pairs(model, tokenizer, problems, samples: int, max_new_tokens: int,
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     rng = seed_everything(args.seed)
-    model = load_policy(args.model, args.device, getattr(torch, args.dtype))
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    model, tokenizer = open_policy(args)
     train_problems, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
     log = RunLog(Path(args.out))
     model.eval()
@@ -82,9 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.zero_grad(set_to_none=True)
         # loss < log 2 exactly when the policy ranks the chosen response above the rejected one (relative to the reference).
         record = {"loss": sum(losses) / len(losses), "pairs_ranked": sum(v < 0.6931 for v in losses) / len(losses)}
-        if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
-            record.update({f"valid_{k}": v for k, v in evaluate(model, tokenizer, valid, args.max_new_tokens).items()})
+        record.update(validation_record(step, args, model, tokenizer, valid))
         log.write(step, **record)
     save_checkpoint(model, tokenizer, Path(args.out) / "final")
 

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .rollout import evaluate, load_policy, load_tokenizer
+
 
 def base_arguments(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
@@ -55,3 +57,17 @@ def save_checkpoint(model: nn.Module, tokenizer: Any, folder: Path) -> None:
     """The weights as safetensors with the config and tokenizer: a folder ``from_pretrained`` loads."""
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+
+
+def open_policy(args: argparse.Namespace) -> tuple[nn.Module, Any]:
+    """The policy and its tokenizer named by the common arguments (--model, --tokenizer, --device, --dtype)."""
+    return load_policy(args.model, args.device, getattr(torch, args.dtype)), load_tokenizer(args.tokenizer or args.model)
+
+
+def validation_record(step: int, args: argparse.Namespace, model: nn.Module, tokenizer: Any,
+                      valid: list[dict[str, Any]]) -> dict[str, float]:
+    """Validation accuracy and format rate, as ``valid_*`` fields, every --eval-every steps and at the last one."""
+    if step % args.eval_every and step != args.steps:
+        return {}
+    model.eval()
+    return {f"valid_{k}": v for k, v in evaluate(model, tokenizer, valid, args.max_new_tokens).items()}

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from .experiment import RunLog, base_arguments, save_checkpoint, seed_everything
+from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import load_policy, load_tokenizer, read_problems, sample
+from .rollout import read_problems, sample
 from .sft import train
 
 
@@ -36,8 +34,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     rng = seed_everything(args.seed)
-    model = load_policy(args.model, args.device, getattr(torch, args.dtype))
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    model, tokenizer = open_policy(args)
     train_problems, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
     log = RunLog(Path(args.out))
     for round_ in range(1, args.rounds + 1):

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from .experiment import RunLog, base_arguments, save_checkpoint, seed_everything
+from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
 from .grpo_step import grpo_train_step
 from .logprobs import get_response_log_probs
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import evaluate, load_policy, load_tokenizer, read_problems, sample, vllm_available
+from .rollout import evaluate, read_problems, sample, vllm_available
 from .tokenization import tokenize_prompt_and_output
 
 
@@ -55,8 +55,7 @@ def sampling_log_probs(model, tokenizer, prompts: list[str], responses: list[str
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     rng = seed_everything(args.seed)
-    model = load_policy(args.model, args.device, getattr(torch, args.dtype))
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    model, tokenizer = open_policy(args)
     train, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
     log = RunLog(Path(args.out))
     engine = "vllm" if args.eval_only and vllm_available() else "hf"
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         record = {"loss": float(loss), "train_reward": metadata["reward"], "train_format": metadata["format_reward"],
                   "response_chars": sum(map(len, responses)) / len(responses), "clip_fraction": metadata["clip_fraction"]}
-        if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
-            record.update({f"valid_{k}": v for k, v in evaluate(model, tokenizer, valid, args.max_new_tokens).items()})
+        record.update(validation_record(step, args, model, tokenizer, valid))
         log.write(step, **record)
     save_checkpoint(model, tokenizer, Path(args.out) / "final")
 

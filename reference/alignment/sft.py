@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from .experiment import RunLog, base_arguments, save_checkpoint, seed_everything
+from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
 from .logprobs import get_response_log_probs
 from .prompts import r1_zero_prompt
-from .rollout import evaluate, load_policy, load_tokenizer, read_problems
+from .rollout import read_problems
 from .sft_step import sft_microbatch_train_step
 from .tokenization import tokenize_prompt_and_output
 
@@ -68,17 +68,14 @@ def train(model, tokenizer, examples: list[tuple[str, str]], valid, args: argpar
         model.train()
         loss = sft_step(model, tokenizer, optimizer, rng.choices(examples, k=args.batch_size), args.microbatches)
         record: dict[str, float] = {"loss": loss}
-        if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
-            record.update({f"valid_{k}": v for k, v in evaluate(model, tokenizer, valid, args.max_new_tokens).items()})
+        record.update(validation_record(step, args, model, tokenizer, valid))
         log.write(step, **record)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     seed_everything(args.seed)
-    model = load_policy(args.model, args.device, getattr(torch, args.dtype))
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    model, tokenizer = open_policy(args)
     examples = [r1_zero_example(p) for p in read_problems(args.train, args.examples)]
     valid = read_problems(args.valid, args.eval_problems)
     log = RunLog(Path(args.out))
