@@ -14,6 +14,7 @@ policy are computed first and the importance ratio is clipped (``--importance gr
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -42,6 +43,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loss-normalization", choices=["sequence", "constant"], default="sequence")
     parser.add_argument("--max-grad-norm", type=float, default=1.0)
     parser.add_argument("--eval-only", action="store_true", help="only measure the starting model")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop after the step that crosses this wall-clock budget (evaluation included)")
     return parser.parse_args(argv)
 
 
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     importance = args.importance or ("grpo" if args.epochs_per_rollout > 1 else "none")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.95))
+    deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes is not None else float("inf")
     for step in range(1, args.steps + 1):
         batch = rng.sample(train, args.prompts_per_step)
         prompts = [r1_zero_prompt(p["question"]) for p in batch for _ in range(args.group_size)]
@@ -82,8 +86,11 @@ def main(argv: list[str] | None = None) -> None:
             )
         record = {"loss": float(loss), "train_reward": metadata["reward"], "train_format": metadata["format_reward"],
                   "response_chars": sum(map(len, responses)) / len(responses), "clip_fraction": metadata["clip_fraction"]}
-        record.update(validation_record(step, args, model, tokenizer, valid))
+        out_of_time = time.monotonic() > deadline
+        record.update(validation_record(step, args, model, tokenizer, valid, last=out_of_time))
         log.write(step, **record)
+        if out_of_time:
+            break
     save_checkpoint(model, tokenizer, Path(args.out) / "final")
 
 

@@ -56,16 +56,20 @@ def cut_at_stop(text: str) -> str:
 @torch.no_grad()
 def sample(
     model: nn.Module, tokenizer: Any, prompts: Sequence[str], n: int = 1, max_new_tokens: int = 256,
-    temperature: float = 1.0, batch_size: int = 32,
+    temperature: float = 1.0, batch_size: int = 128,
 ) -> list[str]:
-    """``n`` sampled responses per prompt, in order (all of prompt 0, then prompt 1, ...)."""
+    """``n`` sampled responses per prompt, in order (all of prompt 0, then prompt 1, ...).
+
+    A row stops at its first ``</answer>`` (``stop_strings``): nothing after it is graded, and a
+    batch whose rows have all answered ends early instead of running to ``max_new_tokens``.
+    """
     device = next(model.parameters()).device
     responses: list[str] = []
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False)
         out = model.generate(
             **batch.to(device), do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-            max_new_tokens=max_new_tokens, num_return_sequences=n, use_cache=True,
+            max_new_tokens=max_new_tokens, num_return_sequences=n, use_cache=True, stop_strings=[STOP], tokenizer=tokenizer,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )

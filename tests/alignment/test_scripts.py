@@ -60,3 +60,10 @@ def test_dpo(run, tmp_path):
     pairs.write_text(json.dumps({"prompt": "What is 2+3?", "chosen": "5", "rejected": "6"}) + "\n")
     log = run(dpo, "--pairs-file", str(pairs), "--batch-size", "2")
     assert log[0]["pairs"] == 1 and 0.0 <= log[-1]["pairs_ranked"] <= 1.0 and "valid_accuracy" in log[-1]
+
+
+def test_grpo_stops_at_its_time_budget(run):
+    """--max-minutes ends the run after the step that crosses it, evaluates it and still saves weights."""
+    log = run(grpo, "--prompts-per-step", "2", "--group-size", "2", "--microbatches", "1", "--max-minutes", "0")
+    assert [r["step"] for r in log] == [0, 1]
+    assert "valid_accuracy" in log[-1]
