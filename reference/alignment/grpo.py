@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
                 args.cliprange, args.loss_normalization, float(len(prompts) * args.max_new_tokens),
             )
         record = {"loss": float(loss), "train_reward": metadata["reward"], "train_format": metadata["format_reward"],
-                  "response_chars": sum(map(len, responses)) / len(responses), "clip_fraction": metadata["clip_fraction"]}
+                  "response_chars": sum(map(len, responses)) / len(responses), "clip_fraction": metadata["clip_fraction"],
+                  # groups whose responses all scored the same get zero advantage: no learning signal
+                  "groups_all_equal": metadata["groups_all_equal"], "grad_norm": metadata.get("grad_norm", 0.0)}
         out_of_time = time.monotonic() > deadline
         record.update(validation_record(step, args, model, tokenizer, valid, last=out_of_time))
         log.write(step, **record)

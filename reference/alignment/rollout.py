@@ -37,6 +37,8 @@ def load_tokenizer(path: str | Path) -> Any:
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"  # generation continues from the last position of every row
+    if tokenizer.pad_token is None:  # padding positions are masked out, so any token serves
+        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 

@@ -4,6 +4,7 @@ safetensors weights that load back."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def run(tmp_path):
 
 def test_grpo(run):
     log = run(grpo, "--prompts-per-step", "2", "--group-size", "2", "--microbatches", "2", "--epochs-per-rollout", "2")
-    assert {"train_reward", "loss", "response_chars", "clip_fraction"} <= set(log[1])
+    assert {"train_reward", "loss", "response_chars", "clip_fraction", "groups_all_equal", "grad_norm"} <= set(log[1])
     assert {"valid_accuracy", "valid_entropy", "valid_response_chars", "valid_format_rate"} <= set(log[-1])
 
 
@@ -67,3 +68,19 @@ def test_grpo_stops_at_its_time_budget(run):
     log = run(grpo, "--prompts-per-step", "2", "--group-size", "2", "--microbatches", "1", "--max-minutes", "0")
     assert [r["step"] for r in log] == [0, 1]
     assert "valid_accuracy" in log[-1]
+
+
+def test_a_tokenizer_without_a_pad_token_pads_with_eos(tmp_path):
+    """Some conversions (SmolLM2's GGUF under transformers 5.17) save no pad token; batched
+    sampling must still work, padding with the end-of-sequence token it masks out anyway."""
+    from reference.alignment.rollout import load_tokenizer, sample
+
+    folder = tmp_path / "tokenizer"
+    shutil.copytree(FIXTURES / "tiny_tokenizer", folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    del config["pad_token"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    tokenizer = load_tokenizer(folder)
+    assert tokenizer.pad_token == "<eos>"
+    responses = sample(load_policy(FIXTURES / "tiny_llama"), tokenizer, ["1+1=", "a longer prompt"], 2, 4, 1.0)
+    assert len(responses) == 4
