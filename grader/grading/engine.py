@@ -22,7 +22,7 @@ from ..course import Unit
 from ..errors import LmcourseError
 from ..report import SessionReport
 from ..runner import SessionRun, run_pytest
-from .carrier import CarrierConfig
+from .carrier import PASSIVE_OPENMP, CarrierConfig
 from .collect import collect
 from .compose import Composed, compose
 from .intake import IntakeLimits, intake
@@ -127,7 +127,8 @@ def _execute(composed: Composed, carrier: Path, out: Path, unit: Unit, *, worker
             extra=["-m", marker, "--lmcourse-carrier", str(carrier), f"--junitxml={out / junit}"],
             wall_clock_s=max(10.0, deadline - time.monotonic()),
             isolated=True,
-            env={"TMPDIR": str(scratch)},  # carriers' channels land in the work folder, removed below
+            # Carriers' channels land in the work folder, removed below; OpenMP: see PASSIVE_OPENMP.
+            env={"TMPDIR": str(scratch), **PASSIVE_OPENMP},
         ))
     if len(runs) > 1 and not runs[1].report.expected:
         (out / "junit-serial.xml").unlink(missing_ok=True)

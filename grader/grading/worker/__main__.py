@@ -16,10 +16,13 @@ import sys
 import traceback
 from typing import Any
 
-from .wire import decode, encode, receive, send
+from .wire import BytesMemo, decode, encode, receive, send
 
 ADAPTERS = "tests.adapters"
 TRACEBACK_CHARS = 4000
+#: Byte lists this worker was sent (a tokenizer's vocabulary and merges, call after call), kept
+#: split; main() sizes it from --memo-mb, a share of the sandbox's memory.
+MEMO = BytesMemo(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", required=True)
     parser.add_argument("--code", required=True)
     parser.add_argument("--site", action="append", default=[])
+    parser.add_argument("--memo-mb", type=int, default=0)
     args = parser.parse_args(argv)
+    MEMO.budget = args.memo_mb * 2**20
     sys.path[:0] = [args.code, *args.site]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(args.socket)
@@ -60,8 +65,8 @@ def answer(header: dict[str, Any], blobs: list[bytes], out: list[bytes]) -> dict
         return {"ok": True}
     try:
         function = resolve(header["target"])
-        call_args = decode(header["args"], blobs)
-        kwargs = decode(header["kwargs"], blobs)
+        call_args = decode(header["args"], blobs, MEMO)
+        kwargs = decode(header["kwargs"], blobs, MEMO)
         value = function(*call_args, **kwargs)
         return {"ok": True, "value": encode(value, out)}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's errors too
