@@ -22,8 +22,12 @@ class CgroupV1:
     """One sandbox's memory, pids and cpu cgroups under ``/sys/fs/cgroup/<controller>/lmcourse``."""
 
     CONTROLLERS = ("memory", "pids", "cpu")
+    swept = False  # this process has removed the cgroups earlier graders left behind
 
     def __init__(self, name: str, spec: SandboxSpec) -> None:
+        if not CgroupV1.swept:
+            CgroupV1.swept = True
+            sweep_stale()
         self.dirs = {c: CGROUP_ROOT / c / "lmcourse" / name for c in self.CONTROLLERS}
         try:
             for d in self.dirs.values():
@@ -97,3 +101,28 @@ class CgroupV1:
             self.kill_all(grace_s=pause_s)
             time.sleep(pause_s)
         return False
+
+
+def sweep_stale(min_age_s: float = 600.0) -> int:
+    """Remove the empty sandbox cgroups older than ``min_age_s``; returns how many went.
+
+    A cgroup is left behind when its grader dies before the cleanup thread of :meth:`CgroupV1.remove`
+    finishes (a pytest process killed at its wall clock, say); over thousands of submissions they
+    pile up. ``rmdir`` refuses a cgroup that still holds a task, and the age keeps a sandbox that
+    is being set up this very moment out of reach, so the sweep never touches a live one.
+    """
+    removed, cutoff = 0, time.time() - min_age_s
+    for controller in CgroupV1.CONTROLLERS:
+        parent = CGROUP_ROOT / controller / "lmcourse"
+        try:
+            stale = [d for d in parent.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
+        except OSError:
+            continue
+        for d in stale:
+            try:
+                d.rmdir()
+                removed += 1
+            except OSError:  # still in use, or gone already
+                pass
+    return removed
+
