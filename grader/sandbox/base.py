@@ -128,7 +128,7 @@ class Sandbox(abc.ABC):
     def start(self, spec: SandboxSpec) -> SandboxProcess:
         """Start ``spec.argv`` in a fresh sandbox and return at once."""
 
-    def cleanup(self, under: Path) -> None:
+    def cleanup(self, under: Path) -> None:  # noqa: B027 - an optional hook, not abstract
         """Remove what sandboxes left behind whose mounts lie under ``under`` (e.g. containers of
         a run that was killed before it could close them). Nothing to do for most backends."""
 
