@@ -27,6 +27,8 @@ GRPO_MINUTES=${GRPO_MINUTES:-13}
 GRPO_PROMPTS=${GRPO_PROMPTS:-32}
 GRPO_GROUP=${GRPO_GROUP:-8}
 GRPO_MICROBATCHES=${GRPO_MICROBATCHES:-8}
+GRPO_LR=${GRPO_LR:-2e-5}
+GRPO_TEMPERATURE=${GRPO_TEMPERATURE:-1.0}  # of the rollouts; evaluation is greedy
 GRPO_EVAL_PROBLEMS=${GRPO_EVAL_PROBLEMS:-256}
 
 run() { "$PYTHON" -m "reference.alignment.$1" "${@:2}"; }
@@ -37,7 +39,7 @@ run grpo --model "$MODEL" "${problems[@]}" --out "$RUNS/zeroshot" --eval-only --
 run sft --model "$MODEL" "${problems[@]}" --out "$RUNS/sft" --steps "$SFT_STEPS" --lr 5e-5 --batch-size "$SFT_BATCH" \
     --microbatches 2 --eval-every "$SFT_STEPS" --eval-problems "$VALID_PROBLEMS"
 run grpo --model "$RUNS/sft/final" "${problems[@]}" --out "$RUNS/grpo" --steps 10000 --max-minutes "$GRPO_MINUTES" \
-    --lr 2e-5 --prompts-per-step "$GRPO_PROMPTS" --group-size "$GRPO_GROUP" --microbatches "$GRPO_MICROBATCHES" \
+    --lr "$GRPO_LR" --temperature "$GRPO_TEMPERATURE" --prompts-per-step "$GRPO_PROMPTS" --group-size "$GRPO_GROUP" --microbatches "$GRPO_MICROBATCHES" \
     --eval-every 10 --eval-problems "$GRPO_EVAL_PROBLEMS"
 run grpo --model "$RUNS/grpo/final" "${problems[@]}" --out "$RUNS/final" --eval-only --eval-problems "$VALID_PROBLEMS"
 touch "$RUNS/DONE"
