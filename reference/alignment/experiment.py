@@ -64,9 +64,10 @@ def save_checkpoint(model: nn.Module, tokenizer: Any, folder: Path) -> None:
 
 def open_policy(args: argparse.Namespace) -> tuple[nn.Module, Any]:
     """The policy and its tokenizer named by the common arguments (--model, --tokenizer, --device, --dtype)."""
-    # float32 weights with TF32 matrix products on GPUs that have them: near-bf16 speed for the
-    # matmuls while the weights and optimizer keep full precision.
-    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    if str(args.device).startswith("cuda"):
+        # float32 weights with TF32 matrix products: near-bf16 speed for the matmuls while the
+        # weights and optimizer keep full precision. (Process-wide, so only where it matters.)
+        torch.set_float32_matmul_precision("high")
     return load_policy(args.model, args.device, getattr(torch, args.dtype)), load_tokenizer(args.tokenizer or args.model)
 
 
