@@ -11,29 +11,17 @@ are stored beside the arrays; ``unit.yaml`` pins them for the handout.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from lmcourse.grader.snapshots import write_npz
+
 UNIT = Path(__file__).resolve().parents[1]
 SNAPSHOT = UNIT / "tests" / "hidden" / "snapshots" / "alignment_hidden.npz"
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buffer = io.BytesIO()
-            np.save(buffer, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(2027, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buffer.getvalue())
-    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
 def main() -> None:

@@ -18,16 +18,16 @@ rerun reproduces the files byte for byte.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from lmcourse.grader.snapshots import write_npz
 
 HERE = Path(__file__).resolve().parent
 UNIT = HERE.parent
@@ -42,20 +42,6 @@ from naive_bpe import naive_train_bpe
 from tests.hidden import inputs_hidden as inputs
 
 # ----------------------------------------------------------------------- writing
-
-
-def write_npz(name: str, arrays: dict[str, np.ndarray]) -> None:
-    """An ``.npz`` that ``np.load`` reads, with fixed timestamps so reruns are byte-identical."""
-    path = SNAPSHOTS / name
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buffer = io.BytesIO()
-            np.save(buffer, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(2027, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buffer.getvalue())
-    print(f"wrote {name} ({path.stat().st_size:,} bytes)")
 
 
 def write_json(name: str, data: dict) -> None:
@@ -88,7 +74,7 @@ def write_model_snapshots() -> None:
         "input_one": x_one,
         "output_one": checked(module, x_one, block(x_one, weights, "", cfg["num_heads"], cfg["theta"])),
     }
-    write_npz("model_block_hidden.npz", snapshot_arrays(cfg, weights, arrays))
+    write_npz(SNAPSHOTS / "model_block_hidden.npz", snapshot_arrays(cfg, weights, arrays))
 
     cfg = inputs.LM
     lm = TransformerLM(**cfg)
@@ -103,7 +89,7 @@ def write_model_snapshots() -> None:
         "ids_short": ids_short,
         "logits_short": checked(lm, ids_short, language_model(ids_short, weights, cfg)),
     }
-    write_npz("model_lm_hidden.npz", snapshot_arrays(cfg, weights, arrays))
+    write_npz(SNAPSHOTS / "model_lm_hidden.npz", snapshot_arrays(cfg, weights, arrays))
 
 
 def snapshot_arrays(config: dict, weights: dict[str, Tensor], arrays: dict[str, Tensor]) -> dict[str, np.ndarray]:
