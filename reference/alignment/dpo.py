@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .dpo_loss import compute_per_instance_dpo_loss
-from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
+from .experiment import base_arguments, save_checkpoint, start_run, validation_record
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
 from .rollout import read_problems, sample
@@ -53,10 +53,7 @@ def collect_pairs(model, tokenizer, problems, samples: int, max_new_tokens: int,
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
-    rng = seed_everything(args.seed)
-    model, tokenizer = open_policy(args)
-    train_problems, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
-    log = RunLog(Path(args.out))
+    rng, model, tokenizer, train_problems, valid, log = start_run(args)
     model.eval()
     if args.pairs_file:
         pairs = [(p["prompt"], p["chosen"], p["rejected"]) for p in read_problems(args.pairs_file, args.pairs)]

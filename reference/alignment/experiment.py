@@ -7,12 +7,12 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from .rollout import evaluate, load_policy, load_tokenizer
+from .rollout import evaluate, load_policy, load_tokenizer, read_problems
 
 
 def base_arguments(description: str) -> argparse.ArgumentParser:
@@ -69,6 +69,25 @@ def open_policy(args: argparse.Namespace) -> tuple[nn.Module, Any]:
         # weights and optimizer keep full precision. (Process-wide, so only where it matters.)
         torch.set_float32_matmul_precision("high")
     return load_policy(args.model, args.device, getattr(torch, args.dtype)), load_tokenizer(args.tokenizer or args.model)
+
+
+class Run(NamedTuple):
+    """What a training script starts from, once its arguments are read."""
+
+    rng: random.Random  # seeded: which problems each step draws
+    model: nn.Module
+    tokenizer: Any
+    train: list[dict[str, Any]]
+    valid: list[dict[str, Any]]  # the first --eval-problems of --valid
+    log: RunLog
+
+
+def start_run(args: argparse.Namespace) -> Run:
+    """Seed, load the policy and tokenizer, read the problems and open the log named by ``args``."""
+    rng = seed_everything(args.seed)
+    model, tokenizer = open_policy(args)
+    return Run(rng, model, tokenizer, read_problems(args.train), read_problems(args.valid, args.eval_problems),
+               RunLog(Path(args.out)))
 
 
 def validation_record(step: int, args: argparse.Namespace, model: nn.Module, tokenizer: Any,

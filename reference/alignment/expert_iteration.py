@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything
+from .experiment import base_arguments, save_checkpoint, start_run
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import read_problems, sample
+from .rollout import sample
 from .sft import train
 
 
@@ -33,10 +33,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
-    rng = seed_everything(args.seed)
-    model, tokenizer = open_policy(args)
-    train_problems, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
-    log = RunLog(Path(args.out))
+    rng, model, tokenizer, train_problems, valid, log = start_run(args)
     for round_ in range(1, args.rounds + 1):
         questions = rng.sample(train_problems, min(args.questions, len(train_problems)))
         prompts = [r1_zero_prompt(p["question"]) for p in questions]

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
+from .experiment import base_arguments, save_checkpoint, start_run, validation_record
 from .grpo_step import grpo_train_step
 from .logprobs import get_response_log_probs
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import evaluate, read_problems, sample, vllm_available
+from .rollout import evaluate, sample, vllm_available
 from .tokenization import tokenize_prompt_and_output
 
 
@@ -57,10 +57,7 @@ def sampling_log_probs(model, tokenizer, prompts: list[str], responses: list[str
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
-    rng = seed_everything(args.seed)
-    model, tokenizer = open_policy(args)
-    train, valid = read_problems(args.train), read_problems(args.valid, args.eval_problems)
-    log = RunLog(Path(args.out))
+    rng, model, tokenizer, train, valid, log = start_run(args)
     engine = "vllm" if args.eval_only and vllm_available() else "hf"
     log.write(0, **{f"valid_{k}": v for k, v in evaluate(model, tokenizer, valid, args.max_new_tokens, engine=engine,
                                                          model_path=args.model).items()})
