@@ -6,7 +6,7 @@ verify` does. Sandboxed: the same reference, submitted as a student would, grade
 worker count, in --repeat rounds of one run each, medians. Goal: ratio <= 1.3.
 
 The grader runs its pytest session and its workers with OpenMP threads that sleep when idle
-(``PASSIVE_OPENMP``, see grading/carrier.py); bare pytest as `handout verify` runs it does not.
+(``PASSIVE_OPENMP``, see sandbox/base.py); bare pytest as `handout verify` runs it does not.
 That setting alone makes bare ~10% faster too, so a second bare row runs with it, and the ratio
 against that row is the cost of the sandbox itself.
 
@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 from lmcourse.grader.course import Course
-from lmcourse.grader.grading.carrier import PASSIVE_OPENMP
 from lmcourse.grader.grading.engine import grade_one
 from lmcourse.grader.handout.build import build
 from lmcourse.grader.runner import run_pytest
+from lmcourse.grader.sandbox.base import PASSIVE_OPENMP
 from lmcourse.grader.sandbox.registry import get_sandbox
 
 REPO = Path(__file__).resolve().parent.parent

@@ -36,13 +36,6 @@ MESSAGE_CHARS = 1000  # of a student's exception message, as the worker sends it
 GIVE_UP_AFTER = 3
 MEMO_MB = 64  # most a worker keeps of the byte lists it was sent (wire.BytesMemo); 1/16 of its memory at most
 BOOT_DIR, CODE_DIR, CHANNEL_DIR = "/lmcourse/boot", "/lmcourse/code", "/lmcourse/channel"
-#: For the worker and the trusted session alike. OpenMP threads that wait spin for ~3 ms after
-#: each parallel region by default. Each sandbox (and the pytest session) is a session of its own,
-#: so with the kernel's autogroup scheduling its threads share one slice of the CPU: a spinning
-#: thread burns the slice its sibling needs to reach the barrier, and on a busy machine every
-#: small torch op waits for a scheduler tick (200 AdamW steps on a tiny model: 4-12 s instead of
-#: 0.1 s). Passive threads sleep at once; a parallel op pays a wake-up of microseconds.
-PASSIVE_OPENMP = {"OMP_WAIT_POLICY": "PASSIVE"}
 BOOTSTRAP = "import runpy, sys; sys.path.insert(0, %r); runpy.run_module('_lmcourse_worker', run_name='__main__', alter_sys=True)"
 
 
@@ -149,7 +142,7 @@ class Carrier:
         memo_mb = min(MEMO_MB, limits.memory_mb // 16)
         args = ["-I", "-c", BOOTSTRAP % BOOT_DIR, "--socket", f"{CHANNEL_DIR}/worker.sock", "--code", CODE_DIR,
                 "--memo-mb", str(memo_mb), *site]
-        return runtime.spec(args, mounts, limits, wall_clock_s=limits.total_timeout_s, gpu=limits.gpu, env=PASSIVE_OPENMP)
+        return runtime.spec(args, mounts, limits, wall_clock_s=limits.total_timeout_s, gpu=limits.gpu)
 
     def close(self) -> None:
         if self._listener is not None:

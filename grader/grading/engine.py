@@ -22,7 +22,8 @@ from ..course import Unit
 from ..errors import LmcourseError
 from ..report import SessionReport
 from ..runner import SessionRun, run_pytest
-from .carrier import PASSIVE_OPENMP, CarrierConfig
+from ..sandbox.base import PASSIVE_OPENMP
+from .carrier import CarrierConfig
 from .collect import collect
 from .compose import Composed, compose
 from .intake import IntakeLimits, intake
