@@ -6,6 +6,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,12 +16,28 @@ from torch import nn
 from .rollout import evaluate, load_policy, load_tokenizer, read_problems
 
 
+def existing(kind: str, hint: str) -> Callable[[str], str]:
+    """An argparse type for a path that must already exist: a missing one is one sentence of usage
+    error, not a traceback from deep inside transformers or ``open``."""
+
+    def check(value: str) -> str:
+        path = Path(value)
+        if not (path.is_dir() if kind == "folder" else path.is_file()):
+            raise argparse.ArgumentTypeError(f"no {kind} at {value} ({hint})")
+        return value
+
+    return check
+
+
 def base_arguments(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--model", required=True, help="folder of a Hugging Face causal LM (config + safetensors)")
-    parser.add_argument("--tokenizer", help="tokenizer folder (default: --model)")
-    parser.add_argument("--train", required=True, help="JSONL problems: data/math/train.jsonl")
-    parser.add_argument("--valid", required=True, help="JSONL problems: data/math/valid.jsonl")
+    model = existing("folder", "convert one first: python -m lmc_alignment.convert_smollm2 --out models/smollm2")
+    problems = existing("file", "make them first: lmcourse data prepare math --out data")
+    parser.add_argument("--model", required=True, type=model, help="folder of a Hugging Face causal LM (config + safetensors)")
+    parser.add_argument("--tokenizer", type=existing("folder", "a folder with tokenizer.json"),
+                        help="tokenizer folder (default: --model)")
+    parser.add_argument("--train", required=True, type=problems, help="JSONL problems: data/math/train.jsonl")
+    parser.add_argument("--valid", required=True, type=problems, help="JSONL problems: data/math/valid.jsonl")
     parser.add_argument("--out", required=True, help="run folder: log.jsonl and checkpoints")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-5)

@@ -84,3 +84,15 @@ def test_a_tokenizer_without_a_pad_token_pads_with_eos(tmp_path):
     assert tokenizer.pad_token == "<eos>"
     responses = sample(load_policy(FIXTURES / "tiny_llama"), tokenizer, ["1+1=", "a longer prompt"], 2, 4, 1.0)
     assert len(responses) == 4
+
+
+@pytest.mark.parametrize("script", [grpo, sft, expert_iteration, dpo])
+def test_a_missing_model_or_problems_file_is_one_sentence(script, tmp_path, capsys):
+    missing = str(tmp_path / "nope.jsonl")
+    with pytest.raises(SystemExit) as exited:
+        script.main(["--model", str(FIXTURES / "tiny_llama"), "--train", missing, "--valid", missing, "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert f"argument --train: no file at {missing} (make them first: lmcourse data prepare math" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--model", str(tmp_path / "none"), "--train", missing, "--valid", missing, "--out", str(tmp_path)])
+    assert "argument --model: no folder at" in capsys.readouterr().err
