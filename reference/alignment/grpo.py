@@ -21,10 +21,9 @@ import torch
 
 from .experiment import base_arguments, save_checkpoint, start_run, validation_record
 from .grpo_step import grpo_train_step
-from .logprobs import get_response_log_probs
 from .prompts import r1_zero_prompt
 from .rewards import r1_zero_reward_fn
-from .rollout import evaluate, sample, vllm_available
+from .rollout import evaluate, response_log_probs_in_batches, sample, vllm_available
 from .tokenization import tokenize_prompt_and_output
 
 
@@ -48,11 +47,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@torch.no_grad()
 def sampling_log_probs(model, tokenizer, prompts: list[str], responses: list[str]) -> torch.Tensor:
+    """Log-probs of the rollouts under the policy that sampled them, before any update."""
     tokens = tokenize_prompt_and_output(prompts, responses, tokenizer)
-    device = next(model.parameters()).device
-    return get_response_log_probs(model, tokens["input_ids"].to(device), tokens["labels"].to(device))["log_probs"]
+    return response_log_probs_in_batches(model, tokens)["log_probs"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,8 +69,10 @@ def main(argv: list[str] | None = None) -> None:
         prompts = [r1_zero_prompt(p["question"]) for p in batch for _ in range(args.group_size)]
         truths = [p["answer"] for p in batch for _ in range(args.group_size)]
         model.eval()
+        started = time.perf_counter()
         responses = sample(model, tokenizer, [r1_zero_prompt(p["question"]) for p in batch], args.group_size,
                            args.max_new_tokens, args.temperature)
+        rollout_s = time.perf_counter() - started
         old = sampling_log_probs(model, tokenizer, prompts, responses) if importance != "none" else None
         model.train()
         for _ in range(args.epochs_per_rollout):
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         record = {"loss": float(loss), "train_reward": metadata["reward"], "train_format": metadata["format_reward"],
                   "response_chars": sum(map(len, responses)) / len(responses), "clip_fraction": metadata["clip_fraction"],
                   # groups whose responses all scored the same get zero advantage: no learning signal
-                  "groups_all_equal": metadata["groups_all_equal"], "grad_norm": metadata.get("grad_norm", 0.0)}
+                  "groups_all_equal": metadata["groups_all_equal"], "grad_norm": metadata.get("grad_norm", 0.0),
+                  "rollout_s": rollout_s}
         out_of_time = time.monotonic() > deadline
         record.update(validation_record(step, args, model, tokenizer, valid, last=out_of_time))
         log.write(step, **record)

@@ -73,3 +73,19 @@ def test_entropy_is_chunked_and_exact():
     logits = torch.randn(3, 700, 11, generator=torch.Generator().manual_seed(0))
     reference = torch.distributions.Categorical(logits=logits).entropy()
     torch.testing.assert_close(compute_entropy(logits, chunk_rows=64), reference)
+
+
+def test_log_probs_in_row_slices_equal_one_pass():
+    """Evaluation sets go through the model in slices of rows; the result must not depend on it."""
+    from reference.alignment.rollout import response_log_probs_in_batches
+
+    model, tokenizer = producers.load_model(), producers.load_tokenizer()
+    prompts = [f"question {i}:" for i in range(5)]
+    responses = ["a" * (i + 1) + " answer." for i in range(5)]
+    tokens = tokenize_prompt_and_output(prompts, responses, tokenizer)
+    with torch.no_grad():
+        whole = get_response_log_probs(model, tokens["input_ids"], tokens["labels"], True)
+    sliced = response_log_probs_in_batches(model, tokens, batch_size=2, return_token_entropy=True)
+    assert sliced.keys() == whole.keys()
+    for key in whole:
+        torch.testing.assert_close(sliced[key], whole[key])

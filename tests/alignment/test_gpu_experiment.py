@@ -43,3 +43,11 @@ def test_zero_shot_sft_grpo_final_and_the_curve(tmp_path):
     subprocess.run([sys.executable, str(SCRIPTS / "plot_experiment.py"), str(runs), "--out", str(curve)], check=True,
                    capture_output=True, timeout=120)
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # several run folders: GRPO's curves side by side; a folder without a GRPO log is named
+    compared = tmp_path / "compare.png"
+    subprocess.run([sys.executable, str(SCRIPTS / "plot_experiment.py"), str(runs), str(runs), "--out", str(compared)],
+                   check=True, capture_output=True, timeout=120)
+    assert compared.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = subprocess.run([sys.executable, str(SCRIPTS / "plot_experiment.py"), str(runs), str(tmp_path), "--out",
+                              str(compared)], capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and f"no log for the 'grpo' stage under {tmp_path}" in missing.stderr

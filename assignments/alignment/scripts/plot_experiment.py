@@ -1,10 +1,13 @@
 """Draw the learning curve of ``gpu_experiment.sh``: validation accuracy through SFT and GRPO.
 
     python assignments/alignment/scripts/plot_experiment.py RUNS --out curve.png
+    python assignments/alignment/scripts/plot_experiment.py RUNS RUNS... --out compare.png
 
 ``RUNS`` holds the stages' ``<stage>/log.jsonl`` (or flat ``<stage>.jsonl`` files, as copied
-back from a GPU machine). The x axis is wall-clock minutes, the stages laid end to end, so the
-picture also shows what each stage cost; the zero-shot and final evaluations are single points.
+back from a GPU machine). With one folder the x axis is wall-clock minutes, the stages laid end
+to end, so the picture also shows what each stage cost; the zero-shot and final evaluations are
+single points. With several, only GRPO is drawn: validation accuracy against step, one line per
+folder, labelled with the folder's name (name them after what differs: ``sft250-lr1e-5``).
 """
 
 from __future__ import annotations
@@ -51,12 +54,30 @@ def plot(runs: Path, out: Path) -> None:
     fig.savefig(out, dpi=120)
 
 
+def compare(runs: list[Path], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for runs_folder in runs:
+        evaluated = [r for r in read_log(runs_folder, "grpo") if "valid_accuracy" in r]
+        ax.plot([r["step"] for r in evaluated], [100 * r["valid_accuracy"] for r in evaluated], "o-",
+                label=runs_folder.name)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("GRPO from an SFT warm-up: validation accuracy by run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+", help="one run folder for its learning curve, several to compare GRPO")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    plot(args.runs, args.out)
+    if len(args.runs) == 1:
+        plot(args.runs[0], args.out)
+    else:
+        compare(args.runs, args.out)
     print(f"wrote {args.out}")
 
 
