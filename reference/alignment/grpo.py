@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes is not None else float("inf")
     for step in range(1, args.steps + 1):
         batch = rng.sample(train, args.prompts_per_step)
-        prompts = [r1_zero_prompt(p["question"]) for p in batch for _ in range(args.group_size)]
+        questions = [r1_zero_prompt(p["question"]) for p in batch]
+        prompts = [q for q in questions for _ in range(args.group_size)]  # one per rollout, as sample() orders them
         truths = [p["answer"] for p in batch for _ in range(args.group_size)]
         model.eval()
         started = time.perf_counter()
-        responses = sample(model, tokenizer, [r1_zero_prompt(p["question"]) for p in batch], args.group_size,
-                           args.max_new_tokens, args.temperature)
+        responses = sample(model, tokenizer, questions, args.group_size, args.max_new_tokens, args.temperature)
         rollout_s = time.perf_counter() - started
         old = sampling_log_probs(model, tokenizer, prompts, responses) if importance != "none" else None
         model.train()

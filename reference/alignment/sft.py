@@ -18,10 +18,9 @@ from typing import Any
 
 import torch
 
-from .experiment import RunLog, base_arguments, open_policy, save_checkpoint, seed_everything, validation_record
+from .experiment import RunLog, base_arguments, save_checkpoint, seed_everything, start_run, validation_record
 from .logprobs import get_response_log_probs
 from .prompts import r1_zero_prompt
-from .rollout import read_problems
 from .sft_step import sft_microbatch_train_step
 from .tokenization import tokenize_prompt_and_output
 
@@ -74,11 +73,8 @@ def train(model, tokenizer, examples: list[tuple[str, str]], valid, args: argpar
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
-    seed_everything(args.seed)
-    model, tokenizer = open_policy(args)
-    examples = [r1_zero_example(p) for p in read_problems(args.train, args.examples)]
-    valid = read_problems(args.valid, args.eval_problems)
-    log = RunLog(Path(args.out))
+    _, model, tokenizer, problems, valid, log = start_run(args)
+    examples = [r1_zero_example(p) for p in problems[: args.examples]]
     train(model, tokenizer, examples, valid, args, log)
     save_checkpoint(model, tokenizer, Path(args.out) / "final")
 
